@@ -1,0 +1,527 @@
+//! The running ledger: one writer thread with group commit, and readers that never wait for it.
+//!
+//! Callers submit commands into a bounded queue. The writer takes everything queued (up to
+//! `batch_commands_max` commands), stages it against the committed state, writes the batch as one
+//! sled key, flushes, applies it to the shared state under a short write lock, and only then
+//! answers every caller in the batch. One flush buys durability for the whole batch. Readers take
+//! a read lock on the committed state, so they see only what is durable.
+
+use crate::command::{Command, CommandResult};
+use crate::engine::{stage_batch, JournalLookup};
+use crate::ids::{AccountId, EntryId, Sequence, Timestamp};
+use crate::record::{record_hash, EntryRecord, RecordBody, StoredBatch, StoredRecord};
+use crate::signing::{checkpoint_signature_is_valid, load_or_create_signing_key, sign_checkpoint};
+use crate::state::{HistoryItem, Hold, State};
+use crate::store::Store;
+use crate::account::{Account, Balances};
+use crate::verify::{verify_journal, VerifyReport};
+use crate::Fault;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use parking_lot::RwLock;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Default most commands in one group commit.
+pub const BATCH_COMMANDS_MAX_DEFAULT: usize = 8190;
+/// Default most submissions waiting in the writer's queue; beyond it `try_submit` says Overloaded.
+pub const QUEUE_SUBMISSIONS_MAX_DEFAULT: usize = 65_536;
+/// How often an idle writer wakes to expire due holds.
+pub const EXPIRY_TICK_DEFAULT: Duration = Duration::from_millis(500);
+/// Most history lines one page returns.
+pub const HISTORY_PAGE_LIMIT_MAX: usize = 1000;
+
+/// Where time comes from. The ledger never reads a clock on its own; the writer asks this one once
+/// per batch, and tests pass a [`ManualClock`].
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp(micros)
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    micros: AtomicI64,
+}
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> ManualClock {
+        ManualClock { micros: AtomicI64::new(start.0) }
+    }
+
+    pub fn set(&self, at: Timestamp) {
+        self.micros.store(at.0, Ordering::SeqCst);
+    }
+
+    pub fn advance_micros(&self, micros: i64) {
+        self.micros.fetch_add(micros, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.micros.load(Ordering::SeqCst))
+    }
+}
+
+/// How to open a ledger.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// Holds `journal.sled/` and `signing.key`.
+    pub directory: PathBuf,
+    pub batch_commands_max: usize,
+    pub queue_submissions_max: usize,
+    pub expiry_tick: Duration,
+}
+
+impl LedgerConfig {
+    pub fn new(directory: impl Into<PathBuf>) -> LedgerConfig {
+        LedgerConfig {
+            directory: directory.into(),
+            batch_commands_max: BATCH_COMMANDS_MAX_DEFAULT,
+            queue_submissions_max: QUEUE_SUBMISSIONS_MAX_DEFAULT,
+            expiry_tick: EXPIRY_TICK_DEFAULT,
+        }
+    }
+}
+
+/// Counters the writer keeps, for `/metrics` and benchmarks.
+#[derive(Debug, Default)]
+pub struct WriterMetrics {
+    pub batches_committed: AtomicU64,
+    pub records_committed: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub last_batch_commands: AtomicU64,
+    pub flush_micros_total: AtomicU64,
+}
+
+type Reply = Result<Vec<CommandResult>, Fault>;
+
+struct Submission {
+    commands: Vec<Command>,
+    reply: oneshot::Sender<Reply>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: RwLock<State>,
+    store: Store,
+    public_key: VerifyingKey,
+    metrics: WriterMetrics,
+    /// Set when the writer stopped on a fault; later submissions get it back.
+    stopped: parking_lot::Mutex<Option<Fault>>,
+}
+
+/// The answer to a submission, to wait for.
+#[derive(Debug)]
+pub struct Ticket {
+    receiver: oneshot::Receiver<Reply>,
+}
+
+impl Ticket {
+    /// Blocks until the batch holding these commands is durable (or failed). Not for async code.
+    pub fn wait(self) -> Reply {
+        self.receiver.blocking_recv().unwrap_or(Err(Fault::WriterStopped))
+    }
+
+    /// Waits without blocking a thread, for async callers.
+    pub async fn wait_async(self) -> Reply {
+        self.receiver.await.unwrap_or(Err(Fault::WriterStopped))
+    }
+}
+
+/// An open ledger: submit commands to it, read from it through [`Ledger::reader`].
+#[derive(Debug)]
+pub struct Ledger {
+    sender: Option<Sender<Submission>>,
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Submission {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Submission").field("commands", &self.commands.len()).finish()
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger in `config.directory`, replaying the journal into memory.
+    pub fn open(config: LedgerConfig, clock: Arc<dyn Clock>) -> Result<Ledger, Fault> {
+        let store = Store::open(&config.directory)?;
+        let signing_key = load_or_create_signing_key(&config.directory)?;
+        let public_key = signing_key.verifying_key();
+        match store.public_key()? {
+            None => store.set_public_key(public_key.to_bytes())?,
+            Some(stored) if stored == public_key.to_bytes() => {}
+            Some(_) => return Err(Fault::Key("signing.key does not match the public key recorded in the journal".into())),
+        }
+        let state = replay(&store, &public_key)?;
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            store,
+            public_key,
+            metrics: WriterMetrics::default(),
+            stopped: parking_lot::Mutex::new(None),
+        });
+        let (sender, receiver) = crossbeam_channel::bounded(config.queue_submissions_max.max(1));
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer_loop(&writer_shared, &receiver, &signing_key, clock.as_ref(), &config))
+            .map_err(|error| Fault::Storage(format!("spawning the writer thread: {error}")))?;
+        Ok(Ledger { sender: Some(sender), shared, writer: Some(writer) })
+    }
+
+    /// Queues commands, waiting for room if the queue is full.
+    pub fn submit(&self, commands: Vec<Command>) -> Result<Ticket, Fault> {
+        let (reply, receiver) = oneshot::channel();
+        let sender = self.sender.as_ref().ok_or(Fault::WriterStopped)?;
+        sender.send(Submission { commands, reply }).map_err(|_| self.stop_reason())?;
+        Ok(Ticket { receiver })
+    }
+
+    /// Queues commands, or says [`Fault::Overloaded`] at once if the queue is full.
+    pub fn try_submit(&self, commands: Vec<Command>) -> Result<Ticket, Fault> {
+        let (reply, receiver) = oneshot::channel();
+        let sender = self.sender.as_ref().ok_or(Fault::WriterStopped)?;
+        match sender.try_send(Submission { commands, reply }) {
+            Ok(()) => Ok(Ticket { receiver }),
+            Err(TrySendError::Full(_)) => Err(Fault::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(self.stop_reason()),
+        }
+    }
+
+    /// Submits one command and blocks until it is durable or rejected.
+    pub fn execute(&self, command: Command) -> Result<CommandResult, Fault> {
+        let mut results = self.submit(vec![command])?.wait()?;
+        results.pop().ok_or_else(|| Fault::Corrupt("the writer returned no result".into()))
+    }
+
+    pub fn reader(&self) -> LedgerReader {
+        LedgerReader { shared: Arc::clone(&self.shared) }
+    }
+
+    /// Submissions waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.sender.as_ref().map_or(0, Sender::len)
+    }
+
+    /// Stops accepting commands, lets the writer finish what is queued, and waits for it.
+    pub fn close(mut self) -> Result<(), Fault> {
+        self.shutdown();
+        match self.shared.stopped.lock().clone() {
+            Some(fault) => Err(fault),
+            None => Ok(()),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.sender = None;
+        if let Some(writer) = self.writer.take() {
+            // A panicking writer already reported through its waiters; nothing more to do here.
+            let _ = writer.join();
+        }
+    }
+
+    fn stop_reason(&self) -> Fault {
+        self.shared.stopped.lock().clone().unwrap_or(Fault::WriterStopped)
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Rebuilds the in-memory state from the journal. Trusts stored hashes (verify recomputes them)
+/// but applies every record with the full rules, so a journal that does not obey them won't open.
+fn replay(store: &Store, public_key: &VerifyingKey) -> Result<State, Fault> {
+    let mut state = State::new();
+    let mut last_batch: Option<StoredBatch> = None;
+    for item in store.batches() {
+        let (key, bytes) = item?;
+        let batch = StoredBatch::decode(&bytes).map_err(|error| Fault::Corrupt(format!("batch {key}: {error}")))?;
+        if key != batch.first_sequence || batch.first_sequence != state.last_sequence() + 1 || batch.records.is_empty() {
+            return Err(Fault::Corrupt(format!("batch {key} does not follow sequence {}", state.last_sequence())));
+        }
+        let bodies = batch
+            .records
+            .iter()
+            .enumerate()
+            .map(|(offset, record)| {
+                RecordBody::decode(&record.body)
+                    .map_err(|error| Fault::Corrupt(format!("record {}: {error}", batch.first_sequence + offset as u64)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hashes: Vec<[u8; 32]> = batch.records.iter().map(|record| record.hash).collect();
+        state
+            .apply_committed_batch(batch.first_sequence, batch.timestamp, &bodies, &hashes, batch.signature)
+            .map_err(|(sequence, rejection)| Fault::Corrupt(format!("record {sequence} breaks a ledger rule: {rejection}")))?;
+        last_batch = Some(batch);
+    }
+    if let Some(batch) = last_batch {
+        let head = batch.head_hash().unwrap_or(crate::record::GENESIS_HASH);
+        if !checkpoint_signature_is_valid(public_key, batch.last_sequence(), &head, batch.timestamp, &batch.signature) {
+            return Err(Fault::Corrupt(format!("checkpoint signature of batch {} does not verify", batch.first_sequence)));
+        }
+    }
+    Ok(state)
+}
+
+struct StoreLookup<'a> {
+    store: &'a Store,
+}
+
+impl JournalLookup for StoreLookup<'_> {
+    fn record(&self, sequence: Sequence) -> Result<RecordBody, Fault> {
+        self.store.record(sequence)?.ok_or_else(|| Fault::Corrupt(format!("record {sequence} is missing")))
+    }
+}
+
+fn writer_loop(shared: &Shared, receiver: &Receiver<Submission>, signing_key: &SigningKey, clock: &dyn Clock, config: &LedgerConfig) {
+    let lookup = StoreLookup { store: &shared.store };
+    let mut submissions: Vec<Submission> = Vec::new();
+    loop {
+        let mut command_count = 0usize;
+        match receiver.recv_timeout(config.expiry_tick) {
+            Ok(submission) => {
+                command_count += submission.commands.len();
+                submissions.push(submission);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        while command_count < config.batch_commands_max {
+            match receiver.try_recv() {
+                Ok(submission) => {
+                    command_count += submission.commands.len();
+                    submissions.push(submission);
+                }
+                Err(_) => break,
+            }
+        }
+        let now = clock.now().max(shared.state.read().last_timestamp());
+        if submissions.is_empty() && shared.state.read().due_holds(now).next().is_none() {
+            continue;
+        }
+        if let Err(fault) = commit_batch(shared, &lookup, signing_key, &mut submissions, now) {
+            *shared.stopped.lock() = Some(fault.clone());
+            for submission in submissions.drain(..) {
+                let _ = submission.reply.send(Err(fault.clone()));
+            }
+            return;
+        }
+    }
+}
+
+/// Stages, writes, flushes, applies and answers one batch.
+fn commit_batch(
+    shared: &Shared,
+    lookup: &StoreLookup<'_>,
+    signing_key: &SigningKey,
+    submissions: &mut Vec<Submission>,
+    now: Timestamp,
+) -> Result<(), Fault> {
+    let (staged, previous_hash) = {
+        let state = shared.state.read();
+        let commands = submissions.iter().flat_map(|submission| submission.commands.iter());
+        (stage_batch(&state, lookup, commands, now)?, state.head_hash())
+    };
+    if !staged.records.is_empty() {
+        let mut hash = previous_hash;
+        let mut stored_records = Vec::with_capacity(staged.records.len());
+        for (offset, body) in staged.records.iter().enumerate() {
+            let encoded = body.encode();
+            hash = record_hash(&hash, staged.first_sequence + offset as u64, staged.timestamp, &encoded);
+            stored_records.push(StoredRecord { hash, body: encoded });
+        }
+        let last_sequence = staged.first_sequence + staged.records.len() as u64 - 1;
+        let signature = sign_checkpoint(signing_key, last_sequence, &hash, staged.timestamp);
+        let hashes: Vec<[u8; 32]> = stored_records.iter().map(|record| record.hash).collect();
+        let batch = StoredBatch { first_sequence: staged.first_sequence, timestamp: staged.timestamp, signature, records: stored_records };
+        let flush_started = Instant::now();
+        shared.store.append_batch(staged.first_sequence, batch.encode())?;
+        shared.metrics.flush_micros_total.fetch_add(flush_started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let applied = shared
+            .state
+            .write()
+            .apply_committed_batch(staged.first_sequence, staged.timestamp, &staged.records, &hashes, signature);
+        if let Err((sequence, rejection)) = applied {
+            // The batch was staged against this state a moment ago; if it no longer applies, the
+            // engine is broken and must not write another byte.
+            panic!("committed record {sequence} does not apply to the state it was staged on: {rejection}");
+        }
+        shared.metrics.batches_committed.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.records_committed.fetch_add(staged.records.len() as u64, Ordering::Relaxed);
+    }
+    let command_count = staged.results.len() as u64;
+    shared.metrics.commands_processed.fetch_add(command_count, Ordering::Relaxed);
+    shared.metrics.last_batch_commands.store(command_count, Ordering::Relaxed);
+    let mut results = staged.results.into_iter();
+    for submission in submissions.drain(..) {
+        let answer: Vec<CommandResult> = results.by_ref().take(submission.commands.len()).collect();
+        // A caller that stopped waiting is not an error: its commands are committed all the same.
+        let _ = submission.reply.send(Ok(answer));
+    }
+    Ok(())
+}
+
+/// The head of the journal and its signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub last_sequence: Sequence,
+    pub head_hash: [u8; 32],
+    pub timestamp: Timestamp,
+    pub signature: Option<[u8; 64]>,
+    pub public_key: [u8; 32],
+}
+
+/// A point in the journal to read balances at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    Sequence(Sequence),
+    Time(Timestamp),
+}
+
+/// One line of an account's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryLine {
+    pub sequence: Sequence,
+    pub timestamp: Timestamp,
+    pub balances_after: Balances,
+    pub entry: Option<EntryRecord>,
+}
+
+/// A page of history and the cursor (a sequence) to pass for the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub lines: Vec<HistoryLine>,
+    pub next_cursor: Option<Sequence>,
+}
+
+/// Read access to the committed ledger. Cheap to clone; never waits for the writer's flush.
+#[derive(Debug, Clone)]
+pub struct LedgerReader {
+    shared: Arc<Shared>,
+}
+
+impl LedgerReader {
+    pub fn account(&self, id: &AccountId) -> Option<Account> {
+        self.shared.state.read().account_by_id(id).cloned()
+    }
+
+    pub fn hold(&self, id: &EntryId) -> Option<Hold> {
+        self.shared.state.read().hold_by_id(id).cloned()
+    }
+
+    /// Balances of an account as of a sequence or a time (`None` if the account does not exist).
+    pub fn balances_as_of(&self, id: &AccountId, as_of: AsOf) -> Option<Balances> {
+        let state = self.shared.state.read();
+        let index = crate::state::StateView::account_index(&*state, id)?;
+        let sequence = match as_of {
+            AsOf::Sequence(sequence) => sequence,
+            AsOf::Time(at) => state.sequence_as_of_time(at),
+        };
+        Some(state.balances_as_of_sequence(index, sequence))
+    }
+
+    /// The committed entry with this id, with its sequence and timestamp.
+    pub fn entry(&self, id: &EntryId) -> Result<Option<(Sequence, Timestamp, EntryRecord)>, Fault> {
+        let (sequence, timestamp) = {
+            let state = self.shared.state.read();
+            let Some(sequence) = state.entry_sequence_by_id(id) else { return Ok(None) };
+            (sequence, state.timestamp_of(sequence).unwrap_or_default())
+        };
+        match self.shared.store.record(sequence)? {
+            Some(RecordBody::Entry(entry)) => Ok(Some((sequence, timestamp, entry))),
+            _ => Ok(None),
+        }
+    }
+
+    /// History of an account after the `after` cursor (exclusive), oldest first.
+    pub fn history(&self, id: &AccountId, after: Option<Sequence>, limit: usize) -> Result<Option<HistoryPage>, Fault> {
+        let limit = limit.clamp(1, HISTORY_PAGE_LIMIT_MAX);
+        let (items, timestamps, more): (Vec<HistoryItem>, Vec<Timestamp>, bool) = {
+            let state = self.shared.state.read();
+            let Some(index) = crate::state::StateView::account_index(&*state, id) else { return Ok(None) };
+            let history = state.history(index);
+            let start = history.partition_point(|item| item.sequence <= after.unwrap_or(0));
+            let page: Vec<HistoryItem> = history[start..].iter().take(limit).copied().collect();
+            let timestamps = page.iter().map(|item| state.timestamp_of(item.sequence).unwrap_or_default()).collect();
+            let more = history.len() > start + page.len();
+            (page, timestamps, more)
+        };
+        let mut lines = Vec::with_capacity(items.len());
+        let mut cached: Option<StoredBatch> = None;
+        for (item, timestamp) in items.iter().zip(timestamps) {
+            let batch_holds = cached.as_ref().is_some_and(|batch| batch.first_sequence <= item.sequence && item.sequence <= batch.last_sequence());
+            if !batch_holds {
+                cached = self.shared.store.batch_holding(item.sequence)?;
+            }
+            let entry = cached
+                .as_ref()
+                .and_then(|batch| batch.records.get((item.sequence - batch.first_sequence) as usize))
+                .map(|record| RecordBody::decode(&record.body))
+                .transpose()
+                .map_err(|error| Fault::Corrupt(format!("record {}: {error}", item.sequence)))?
+                .and_then(|body| match body {
+                    RecordBody::Entry(entry) => Some(entry),
+                    _ => None,
+                });
+            lines.push(HistoryLine { sequence: item.sequence, timestamp, balances_after: item.balances, entry });
+        }
+        let next_cursor = if more { lines.last().map(|line| line.sequence) } else { None };
+        Ok(Some(HistoryPage { lines, next_cursor }))
+    }
+
+    pub fn checkpoint(&self) -> Checkpoint {
+        let state = self.shared.state.read();
+        Checkpoint {
+            last_sequence: state.last_sequence(),
+            head_hash: state.head_hash(),
+            timestamp: state.last_timestamp(),
+            signature: state.last_signature(),
+            public_key: self.shared.public_key.to_bytes(),
+        }
+    }
+
+    pub fn metrics(&self) -> &WriterMetrics {
+        &self.shared.metrics
+    }
+
+    /// Runs a closure on the committed state under the read lock (keep it short).
+    pub fn with_state<T>(&self, read: impl FnOnce(&State) -> T) -> T {
+        read(&self.shared.state.read())
+    }
+
+    /// Recomputes the hash chain, signatures and every balance from the journal, and compares the
+    /// balances with the running state at the verified head.
+    pub fn verify(&self) -> Result<VerifyReport, Fault> {
+        verify_journal(&self.shared.store, &self.shared.public_key, Some(&self.shared.state))
+    }
+}
+
+impl ManualClock {
+    /// The current reading (tests use it to compute deadlines).
+    pub fn now_for_tests(&self) -> Timestamp {
+        Clock::now(self)
+    }
+}
