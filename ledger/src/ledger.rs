@@ -116,7 +116,19 @@ type Reply = Result<Vec<CommandResult>, Fault>;
 
 struct Submission {
     commands: Vec<Command>,
+    /// Records these commands may write at most (a linked group counts each command in it).
+    weight: usize,
     reply: oneshot::Sender<Reply>,
+}
+
+fn submission_weight(commands: &[Command]) -> usize {
+    commands
+        .iter()
+        .map(|command| match command {
+            Command::Linked(inner) => inner.len().max(1),
+            _ => 1,
+        })
+        .sum()
 }
 
 #[derive(Debug)]
@@ -151,6 +163,7 @@ impl Ticket {
 #[derive(Debug)]
 pub struct Ledger {
     sender: Option<Sender<Submission>>,
+    submission_weight_max: usize,
     shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
 }
@@ -181,27 +194,38 @@ impl Ledger {
             stopped: parking_lot::Mutex::new(None),
         });
         let (sender, receiver) = crossbeam_channel::bounded(config.queue_submissions_max.max(1));
+        let submission_weight_max = config.batch_commands_max.max(1);
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || writer_loop(&writer_shared, &receiver, &signing_key, clock.as_ref(), &config))
             .map_err(|error| Fault::Storage(format!("spawning the writer thread: {error}")))?;
-        Ok(Ledger { sender: Some(sender), shared, writer: Some(writer) })
+        Ok(Ledger { sender: Some(sender), submission_weight_max, shared, writer: Some(writer) })
     }
 
-    /// Queues commands, waiting for room if the queue is full.
+    /// Queues commands, waiting for room if the queue is full. One submission may hold at most
+    /// `batch_commands_max` commands (counting those inside linked groups): it commits in one batch.
     pub fn submit(&self, commands: Vec<Command>) -> Result<Ticket, Fault> {
-        let (reply, receiver) = oneshot::channel();
+        let (submission, receiver) = self.prepare(commands)?;
         let sender = self.sender.as_ref().ok_or(Fault::WriterStopped)?;
-        sender.send(Submission { commands, reply }).map_err(|_| self.stop_reason())?;
+        sender.send(submission).map_err(|_| self.stop_reason())?;
         Ok(Ticket { receiver })
+    }
+
+    fn prepare(&self, commands: Vec<Command>) -> Result<(Submission, oneshot::Receiver<Reply>), Fault> {
+        let weight = submission_weight(&commands);
+        if weight > self.submission_weight_max {
+            return Err(Fault::SubmissionTooLarge { commands: weight, max: self.submission_weight_max });
+        }
+        let (reply, receiver) = oneshot::channel();
+        Ok((Submission { commands, weight, reply }, receiver))
     }
 
     /// Queues commands, or says [`Fault::Overloaded`] at once if the queue is full.
     pub fn try_submit(&self, commands: Vec<Command>) -> Result<Ticket, Fault> {
-        let (reply, receiver) = oneshot::channel();
+        let (submission, receiver) = self.prepare(commands)?;
         let sender = self.sender.as_ref().ok_or(Fault::WriterStopped)?;
-        match sender.try_send(Submission { commands, reply }) {
+        match sender.try_send(submission) {
             Ok(()) => Ok(Ticket { receiver }),
             Err(TrySendError::Full(_)) => Err(Fault::Overloaded),
             Err(TrySendError::Disconnected(_)) => Err(self.stop_reason()),
@@ -299,20 +323,27 @@ impl JournalLookup for StoreLookup<'_> {
 fn writer_loop(shared: &Shared, receiver: &Receiver<Submission>, signing_key: &SigningKey, clock: &dyn Clock, config: &LedgerConfig) {
     let lookup = StoreLookup { store: &shared.store };
     let mut submissions: Vec<Submission> = Vec::new();
+    // A submission that did not fit in the previous batch opens the next one.
+    let mut carried: Option<Submission> = None;
     loop {
-        let mut command_count = 0usize;
-        match receiver.recv_timeout(config.expiry_tick) {
-            Ok(submission) => {
-                command_count += submission.commands.len();
-                submissions.push(submission);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
+        let first = match carried.take() {
+            Some(submission) => Some(submission),
+            None => match receiver.recv_timeout(config.expiry_tick) {
+                Ok(submission) => Some(submission),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+        };
+        let mut command_count = first.as_ref().map_or(0, |submission| submission.weight);
+        submissions.extend(first);
         while command_count < config.batch_commands_max {
             match receiver.try_recv() {
+                Ok(submission) if command_count + submission.weight > config.batch_commands_max => {
+                    carried = Some(submission);
+                    break;
+                }
                 Ok(submission) => {
-                    command_count += submission.commands.len();
+                    command_count += submission.weight;
                     submissions.push(submission);
                 }
                 Err(_) => break,
@@ -324,6 +355,7 @@ fn writer_loop(shared: &Shared, receiver: &Receiver<Submission>, signing_key: &S
         }
         if let Err(fault) = commit_batch(shared, &lookup, signing_key, &mut submissions, now) {
             *shared.stopped.lock() = Some(fault.clone());
+            submissions.extend(carried.take());
             for submission in submissions.drain(..) {
                 let _ = submission.reply.send(Err(fault.clone()));
             }
@@ -358,7 +390,7 @@ fn commit_batch(
         let hashes: Vec<[u8; 32]> = stored_records.iter().map(|record| record.hash).collect();
         let batch = StoredBatch { first_sequence: staged.first_sequence, timestamp: staged.timestamp, signature, records: stored_records };
         let flush_started = Instant::now();
-        shared.store.append_batch(staged.first_sequence, batch.encode())?;
+        shared.store.append_batch(staged.first_sequence, &batch.encode())?;
         shared.metrics.flush_micros_total.fetch_add(flush_started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let applied = shared
             .state

@@ -55,4 +55,6 @@ pub enum Fault {
     WriterStopped,
     #[error("the ledger's queue is full; try again shortly")]
     Overloaded,
+    #[error("a submission of {commands} commands exceeds the most one batch holds ({max})")]
+    SubmissionTooLarge { commands: usize, max: usize },
 }

@@ -401,7 +401,7 @@ fn verify_finds_a_flipped_byte_and_names_the_entry() {
     let body = &mut batch.records[offset].body;
     let last = body.len() - 2;
     body[last] ^= 0x01;
-    store.overwrite_batch_for_tamper_test(batch.first_sequence, batch.encode()).unwrap();
+    store.overwrite_batch_for_tamper_test(batch.first_sequence, &batch.encode()).unwrap();
     drop(store);
     let report = ledger::verify_directory(harness.directory.path(), None).unwrap();
     assert!(!report.ok);

@@ -1,0 +1,212 @@
+//! The `gaswallet` command line: subcommands, their options and help texts.
+
+use crate::bench::{run_ledger_bench, LedgerBenchOptions};
+use crate::chaos::{run_crash_campaign, run_crash_child};
+use crate::data_dir::{ledger_directory, DATA_DIRECTORY_DEFAULT};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// gaswallet: the gas wallet and payment ledger engine of a town gas utility.
+///
+/// Prepaid customer wallets on a double-entry ledger, automatic payment from smart-meter
+/// readings, partner-merchant payments, technician settlement and channel reconciliation.
+#[derive(Debug, Parser)]
+#[command(name = "gaswallet", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Subcommands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Subcommands {
+    /// Check the journal: recompute every record's hash, every checkpoint signature and every
+    /// balance from the journal alone, and report the first place where anything disagrees.
+    ///
+    /// Run it on a stopped service's data directory (or a copy). Exit status 0: the journal is
+    /// intact; 2: a divergence was found (the report names the record and entry); 1: it could not
+    /// be read at all.
+    Verify(VerifyArgs),
+    /// Measure throughput and latency through the real writer and store (release builds only give
+    /// meaningful numbers). The last line printed is one JSON object.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Fault injection: kill the ledger writer under load and check that nothing acknowledged is
+    /// lost.
+    #[command(subcommand)]
+    Chaos(ChaosCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The service's data directory (the ledger is in its `ledger/` folder).
+    #[arg(long, default_value = DATA_DIRECTORY_DEFAULT)]
+    pub data: PathBuf,
+    /// The engine's public key (64 hex characters) you trust; by default the key recorded in the
+    /// journal's own metadata is used, which proves integrity but not origin.
+    #[arg(long)]
+    pub public_key: Option<String>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Durable two-posting transfers between accounts, through the group-commit writer.
+    Ledger(LedgerBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerBenchArgs {
+    /// Accounts to open before the run.
+    #[arg(long, default_value_t = 100_000)]
+    pub accounts: u32,
+    /// Transfers to commit.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub transfers: u64,
+    /// Credit every transfer to one account (the hot gas revenue account).
+    #[arg(long)]
+    pub hot: bool,
+    /// Transfers per client request.
+    #[arg(long, default_value_t = 8190)]
+    pub batch: usize,
+    /// Client threads submitting requests.
+    #[arg(long, default_value_t = 2)]
+    pub clients: usize,
+    /// Requests each client keeps in flight.
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
+    /// Most commands the writer commits with one flush.
+    #[arg(long, default_value_t = ledger::ledger::BATCH_COMMANDS_MAX_DEFAULT)]
+    pub commit_batch_max: usize,
+    /// Seed for account choice and amounts.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Run on this directory instead of a fresh temporary one (it must be empty).
+    #[arg(long)]
+    pub directory: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChaosCommand {
+    /// SIGKILL a ledger writer process at random moments under load, many times; after each kill
+    /// reopen and check every acknowledged entry, atomicity of linked groups, retries and verify.
+    LedgerKill(LedgerKillArgs),
+    /// The process the harness kills (internal).
+    #[command(hide = true)]
+    CrashChild(CrashChildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerKillArgs {
+    /// How many times to kill the writer.
+    #[arg(long, default_value_t = 20)]
+    pub kills: u64,
+    /// Seed for the moments of the kills.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Ledger directory to use (default: a fresh temporary one).
+    #[arg(long)]
+    pub directory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CrashChildArgs {
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub run: u64,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Subcommands::Verify(arguments) => verify(&arguments),
+        Subcommands::Bench(BenchCommand::Ledger(arguments)) => {
+            let result = run_ledger_bench(&LedgerBenchOptions {
+                accounts: arguments.accounts,
+                transfers: arguments.transfers,
+                hot: arguments.hot,
+                batch: arguments.batch,
+                clients: arguments.clients,
+                in_flight: arguments.in_flight,
+                commit_batch_max: arguments.commit_batch_max,
+                seed: arguments.seed,
+                directory: arguments.directory,
+            })?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Subcommands::Chaos(ChaosCommand::LedgerKill(arguments)) => {
+            let temporary = tempfile::tempdir()?;
+            let directory = arguments.directory.unwrap_or_else(|| temporary.path().join("ledger"));
+            let binary = std::env::current_exe().context("finding the gaswallet binary")?;
+            let report = run_crash_campaign(&binary, &directory, arguments.kills, arguments.seed)?;
+            println!("{}", serde_json::to_string(&report)?);
+            let clean = report.acknowledged_lost == 0 && report.half_written == 0 && report.verify_failures == 0;
+            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Subcommands::Chaos(ChaosCommand::CrashChild(arguments)) => {
+            run_crash_child(&arguments.data, arguments.run)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn verify(arguments: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let public_key = match &arguments.public_key {
+        None => None,
+        Some(text) => {
+            let bytes = hex::decode(text.trim()).context("--public-key must be hex")?;
+            Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("--public-key must be 32 bytes (64 hex characters)"))?)
+        }
+    };
+    let directory = ledger_directory(&arguments.data);
+    if !directory.exists() {
+        anyhow::bail!("no ledger at {} (is --data the service's data directory?)", directory.display());
+    }
+    let report = ledger::verify_directory(&directory, public_key)
+        .with_context(|| format!("reading the journal in {}", directory.display()))?;
+    let first_error = report.first_error.as_ref().map(|error| {
+        serde_json::json!({
+            "kind": error.kind.as_str(),
+            "sequence": error.sequence,
+            "batch": error.batch,
+            "entry_id": error.entry_id.map(|id| id.to_string()),
+            "detail": error.detail,
+        })
+    });
+    if arguments.json {
+        let json = serde_json::json!({
+            "ok": report.ok,
+            "entries_checked": report.records_checked,
+            "batches_checked": report.batches_checked,
+            "accounts_checked": report.accounts_checked,
+            "head_sequence": report.head_sequence,
+            "head_hash": hex::encode(report.head_hash),
+            "first_error": first_error,
+        });
+        println!("{json}");
+    } else {
+        println!("journal:   {}", directory.display());
+        println!("records:   {} in {} batches", report.records_checked, report.batches_checked);
+        println!("accounts:  {}", report.accounts_checked);
+        println!("head:      sequence {} hash {}", report.head_sequence, hex::encode(report.head_hash));
+        match &report.first_error {
+            None => println!("result:    OK: hash chain, checkpoint signatures and balances all agree"),
+            Some(error) => {
+                println!("result:    DIVERGENCE ({})", error.kind.as_str());
+                if let Some(sequence) = error.sequence {
+                    println!("record:    {sequence}");
+                }
+                if let Some(entry) = error.entry_id {
+                    println!("entry:     {entry}");
+                }
+                println!("detail:    {}", error.detail);
+            }
+        }
+    }
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
