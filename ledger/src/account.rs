@@ -94,7 +94,11 @@ pub mod chart {
         ChartEntry { code: OPENING_EQUITY, name: "opening equity", class: AccountClass::Equity },
         ChartEntry { code: GAS_SALES_REVENUE, name: "gas sales revenue", class: AccountClass::Revenue },
         ChartEntry { code: MERCHANT_FEE_REVENUE, name: "merchant fee revenue", class: AccountClass::Revenue },
-        ChartEntry { code: SERVICE_COMMISSION_REVENUE, name: "service commission revenue", class: AccountClass::Revenue },
+        ChartEntry {
+            code: SERVICE_COMMISSION_REVENUE,
+            name: "service commission revenue",
+            class: AccountClass::Revenue,
+        },
         ChartEntry { code: CHANNEL_FEE_EXPENSE, name: "channel fee expense", class: AccountClass::Expense },
         ChartEntry { code: RATING_BONUS_EXPENSE, name: "rating bonus expense", class: AccountClass::Expense },
         ChartEntry { code: RECONCILIATION_WRITE_OFF, name: "reconciliation write-off", class: AccountClass::Expense },
@@ -178,8 +182,7 @@ impl Account {
 
     /// Would these balances break the account's overdraft rule?
     pub fn violates_limit(&self, balances: &Balances) -> bool {
-        self.flags.no_overdraft
-            && balances.available_on(self.normal_side) < -i128::from(self.credit_limit_minor)
+        self.flags.no_overdraft && balances.available_on(self.normal_side) < -i128::from(self.credit_limit_minor)
     }
 }
 

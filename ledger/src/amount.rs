@@ -73,17 +73,11 @@ impl Asset {
         }
         let normalized = value.normalize();
         if normalized.scale() > self.scale() {
-            return Err(AmountError::TooManyDecimals {
-                asset: self,
-                scale: normalized.scale(),
-            });
+            return Err(AmountError::TooManyDecimals { asset: self, scale: normalized.scale() });
         }
         // mantissa × 10^(asset scale − value scale) is exact because the value's scale is smaller.
         let factor = 10i128.pow(self.scale() - normalized.scale());
-        let minor = normalized
-            .mantissa()
-            .checked_mul(factor)
-            .ok_or(AmountError::TooLarge)?;
+        let minor = normalized.mantissa().checked_mul(factor).ok_or(AmountError::TooLarge)?;
         let minor = u64::try_from(minor).map_err(|_| AmountError::TooLarge)?;
         if minor > POSTING_AMOUNT_MINOR_MAX {
             return Err(AmountError::TooLarge);
@@ -135,24 +129,10 @@ mod tests {
         check(Asset::Cny, dec!(7), Ok(700));
         check(Asset::Cny, dec!(0), Err(AmountError::Zero));
         check(Asset::Cny, dec!(-1.00), Err(AmountError::Negative));
-        check(
-            Asset::Cny,
-            dec!(0.001),
-            Err(AmountError::TooManyDecimals {
-                asset: Asset::Cny,
-                scale: 3,
-            }),
-        );
+        check(Asset::Cny, dec!(0.001), Err(AmountError::TooManyDecimals { asset: Asset::Cny, scale: 3 }));
         check(Asset::GasM3, dec!(370.000), Ok(370_000));
         check(Asset::GasM3, dec!(0.001), Ok(1));
-        check(
-            Asset::GasM3,
-            dec!(0.0001),
-            Err(AmountError::TooManyDecimals {
-                asset: Asset::GasM3,
-                scale: 4,
-            }),
-        );
+        check(Asset::GasM3, dec!(0.0001), Err(AmountError::TooManyDecimals { asset: Asset::GasM3, scale: 4 }));
         check(Asset::Cny, dec!(10000000000000.00), Ok(POSTING_AMOUNT_MINOR_MAX));
         check(Asset::Cny, dec!(10000000000000.01), Err(AmountError::TooLarge));
         check(Asset::Cny, Decimal::MAX, Err(AmountError::TooLarge));

@@ -73,15 +73,34 @@ pub enum Command {
     OpenAccount(AccountSpec),
     Post(EntrySpec),
     /// Posts the held amount (or less: partial capture, two-posting holds only) and releases the rest.
-    Capture { id: EntryId, hold: EntryId, amount: Option<Decimal>, memo: String },
+    Capture {
+        id: EntryId,
+        hold: EntryId,
+        amount: Option<Decimal>,
+        memo: String,
+    },
     /// Releases a hold without posting anything.
-    Void { id: EntryId, hold: EntryId, memo: String },
+    Void {
+        id: EntryId,
+        hold: EntryId,
+        memo: String,
+    },
     /// Posts the mirror image of a posted entry (or capture), naming it.
-    Reverse { id: EntryId, reverses: EntryId, memo: String },
+    Reverse {
+        id: EntryId,
+        reverses: EntryId,
+        memo: String,
+    },
     /// Changes an account's credit limit; recorded in the journal like an entry.
-    SetCreditLimit { id: EntryId, account: AccountId, limit: Decimal },
+    SetCreditLimit {
+        id: EntryId,
+        account: AccountId,
+        limit: Decimal,
+    },
     /// Closes an account whose balances are all zero.
-    CloseAccount { account: AccountId },
+    CloseAccount {
+        account: AccountId,
+    },
     /// All of these commands, or none of them.
     Linked(Vec<Command>),
 }

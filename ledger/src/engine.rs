@@ -7,6 +7,7 @@
 //! dropped otherwise.
 
 use crate::account::{chart, Account};
+use crate::amount::Asset;
 use crate::command::{
     AccountSpec, Command, CommandResult, EntrySpec, Outcome, PostingSpec, Receipt, Rejection, RejectionCode,
     CATEGORY_BYTES_MAX, LINKED_COMMANDS_MAX, MEMO_BYTES_MAX,
@@ -14,7 +15,6 @@ use crate::command::{
 use crate::ids::{AccountId, AccountIndex, EntryId, Sequence, Timestamp};
 use crate::record::{EntryKind, EntryRecord, OpenedAccount, Posting, RecordBody};
 use crate::state::{apply_record, AssetTotals, Hold, State, StateMut, StateView};
-use crate::amount::Asset;
 use crate::Fault;
 use std::collections::HashMap;
 
@@ -69,7 +69,11 @@ pub fn stage_batch<'c>(
     Ok(StagedBatch { first_sequence, timestamp: now, records, results })
 }
 
-fn stage_linked(staging: &mut Staging<'_>, journal: &dyn JournalLookup, commands: &[Command]) -> Result<CommandResult, Fault> {
+fn stage_linked(
+    staging: &mut Staging<'_>,
+    journal: &dyn JournalLookup,
+    commands: &[Command],
+) -> Result<CommandResult, Fault> {
     if commands.is_empty() || commands.len() > LINKED_COMMANDS_MAX {
         return Ok(Err(Rejection::new(
             RejectionCode::ValidationFailed,
@@ -103,13 +107,20 @@ fn stage_linked(staging: &mut Staging<'_>, journal: &dyn JournalLookup, commands
 }
 
 /// Stages one non-linked command. The outer `Result` is a fault; the inner one the command's fate.
-fn stage_single(staging: &mut Staging<'_>, journal: &dyn JournalLookup, command: &Command) -> Result<Result<Receipt, Rejection>, Fault> {
+fn stage_single(
+    staging: &mut Staging<'_>,
+    journal: &dyn JournalLookup,
+    command: &Command,
+) -> Result<Result<Receipt, Rejection>, Fault> {
     let candidate = match candidate_record(staging, journal, command)? {
         Ok(candidate) => candidate,
         Err(rejection) => {
             // An id already committed with content that does not even validate now is a conflict.
             if existing_sequence(staging, command).is_some() {
-                return Ok(Err(Rejection::new(RejectionCode::IdConflict, format!("id reused with other content: {}", rejection.detail))));
+                return Ok(Err(Rejection::new(
+                    RejectionCode::IdConflict,
+                    format!("id reused with other content: {}", rejection.detail),
+                )));
             }
             return Ok(Err(rejection));
         }
@@ -128,15 +139,18 @@ fn stage_single(staging: &mut Staging<'_>, journal: &dyn JournalLookup, command:
 /// The sequence of the record a command's id already names, if any.
 fn existing_sequence(staging: &Staging<'_>, command: &Command) -> Option<Sequence> {
     match command {
-        Command::OpenAccount(spec) => staging.account_index(&spec.id).and_then(|index| staging.account(index)).map(|account| account.opened_at),
+        Command::OpenAccount(spec) => {
+            staging.account_index(&spec.id).and_then(|index| staging.account(index)).map(|account| account.opened_at)
+        }
         Command::Post(EntrySpec { id, .. })
         | Command::Capture { id, .. }
         | Command::Void { id, .. }
         | Command::Reverse { id, .. }
         | Command::SetCreditLimit { id, .. } => staging.entry_sequence(id),
-        Command::CloseAccount { account } => {
-            staging.account_index(account).and_then(|index| staging.account(index)).and_then(|account| account.closed_at)
-        }
+        Command::CloseAccount { account } => staging
+            .account_index(account)
+            .and_then(|index| staging.account(index))
+            .and_then(|account| account.closed_at),
         Command::Linked(_) => None,
     }
 }
@@ -173,8 +187,13 @@ fn check_category(category: &str) -> Result<(), Rejection> {
 }
 
 fn resolve_account(staging: &Staging<'_>, id: &AccountId) -> Result<(AccountIndex, Asset), Rejection> {
-    let index = staging.account_index(id).ok_or_else(|| rejection(RejectionCode::AccountNotFound, format!("no account {id}")))?;
-    let asset = staging.account(index).map(|account| account.asset).ok_or_else(|| rejection(RejectionCode::AccountNotFound, format!("no account {id}")))?;
+    let index = staging
+        .account_index(id)
+        .ok_or_else(|| rejection(RejectionCode::AccountNotFound, format!("no account {id}")))?;
+    let asset = staging
+        .account(index)
+        .map(|account| account.asset)
+        .ok_or_else(|| rejection(RejectionCode::AccountNotFound, format!("no account {id}")))?;
     Ok((index, asset))
 }
 
@@ -193,7 +212,11 @@ fn resolve_postings(staging: &Staging<'_>, postings: &[PostingSpec]) -> Result<V
 
 /// The record a command would write, built without looking at balances (those are checked when
 /// the record is staged). The outer `Result` is a fault reading the journal.
-fn candidate_record(staging: &Staging<'_>, journal: &dyn JournalLookup, command: &Command) -> Result<Result<RecordBody, Rejection>, Fault> {
+fn candidate_record(
+    staging: &Staging<'_>,
+    journal: &dyn JournalLookup,
+    command: &Command,
+) -> Result<Result<RecordBody, Rejection>, Fault> {
     Ok(match command {
         Command::OpenAccount(spec) => candidate_open(spec),
         Command::Post(spec) => candidate_post(staging, spec),
@@ -215,19 +238,21 @@ fn candidate_record(staging: &Staging<'_>, journal: &dyn JournalLookup, command:
                 .map_err(|error| rejection(RejectionCode::InvalidAmount, format!("credit limit {limit}: {error}")))?;
             Ok(RecordBody::CreditLimitSet { id: *id, account: index, limit_minor })
         }),
-        Command::CloseAccount { account } => resolve_account(staging, account).map(|(index, _)| RecordBody::AccountClosed { account: index }),
+        Command::CloseAccount { account } => {
+            resolve_account(staging, account).map(|(index, _)| RecordBody::AccountClosed { account: index })
+        }
         Command::Linked(_) => Err(rejection(RejectionCode::ValidationFailed, "linked groups do not nest")),
     })
 }
 
 fn candidate_open(spec: &AccountSpec) -> Result<RecordBody, Rejection> {
     check_id(spec.id.0)?;
-    let chart_entry = chart::lookup(spec.code)
-        .ok_or_else(|| rejection(RejectionCode::UnknownChartCode, format!("chart code {} is not in the chart", spec.code.0)))?;
-    let credit_limit_minor = spec
-        .asset
-        .minor_from_decimal_allow_zero(spec.credit_limit)
-        .map_err(|error| rejection(RejectionCode::InvalidAmount, format!("credit limit {}: {error}", spec.credit_limit)))?;
+    let chart_entry = chart::lookup(spec.code).ok_or_else(|| {
+        rejection(RejectionCode::UnknownChartCode, format!("chart code {} is not in the chart", spec.code.0))
+    })?;
+    let credit_limit_minor = spec.asset.minor_from_decimal_allow_zero(spec.credit_limit).map_err(|error| {
+        rejection(RejectionCode::InvalidAmount, format!("credit limit {}: {error}", spec.credit_limit))
+    })?;
     Ok(RecordBody::AccountOpened(OpenedAccount {
         id: spec.id,
         code: spec.code,
@@ -247,7 +272,13 @@ fn candidate_post(staging: &Staging<'_>, spec: &EntrySpec) -> Result<RecordBody,
         Some(hold) => EntryKind::Hold { expires_at: hold.expires_at },
         None => EntryKind::Posted,
     };
-    Ok(RecordBody::Entry(EntryRecord { id: spec.id, kind, category: spec.category.clone(), memo: spec.memo.clone(), postings }))
+    Ok(RecordBody::Entry(EntryRecord {
+        id: spec.id,
+        kind,
+        category: spec.category.clone(),
+        memo: spec.memo.clone(),
+        postings,
+    }))
 }
 
 fn candidate_capture(
@@ -259,19 +290,29 @@ fn candidate_capture(
 ) -> Result<RecordBody, Rejection> {
     check_id(id.0)?;
     check_memo(memo)?;
-    let hold = staging.hold(&hold_id).ok_or_else(|| rejection(RejectionCode::HoldNotFound, format!("no hold {hold_id}")))?;
+    let hold =
+        staging.hold(&hold_id).ok_or_else(|| rejection(RejectionCode::HoldNotFound, format!("no hold {hold_id}")))?;
     let postings = match amount {
         None => hold.postings.clone(),
         Some(amount) => {
             let [first, second] = hold.postings.as_slice() else {
-                return Err(rejection(RejectionCode::PartialCaptureUnsupported, "partial capture needs a hold of exactly two postings"));
+                return Err(rejection(
+                    RejectionCode::PartialCaptureUnsupported,
+                    "partial capture needs a hold of exactly two postings",
+                ));
             };
-            let asset = staging.account(first.account).map(|account| account.asset).ok_or_else(|| rejection(RejectionCode::AccountNotFound, "held account"))?;
+            let asset = staging
+                .account(first.account)
+                .map(|account| account.asset)
+                .ok_or_else(|| rejection(RejectionCode::AccountNotFound, "held account"))?;
             let amount_minor = asset
                 .minor_from_decimal(amount)
                 .map_err(|error| rejection(RejectionCode::InvalidAmount, format!("{amount}: {error}")))?;
             if amount_minor > first.amount_minor {
-                return Err(rejection(RejectionCode::CaptureExceedsHold, format!("capture of {amount} exceeds hold {hold_id}")));
+                return Err(rejection(
+                    RejectionCode::CaptureExceedsHold,
+                    format!("capture of {amount} exceeds hold {hold_id}"),
+                ));
             }
             vec![Posting { amount_minor, ..*first }, Posting { amount_minor, ..*second }]
         }
@@ -305,13 +346,13 @@ fn candidate_reversal(
         }
     };
     if !matches!(original.kind, EntryKind::Posted | EntryKind::Capture { .. }) {
-        return Ok(Err(rejection(RejectionCode::NotReversible, format!("{reverses} is a hold, void or reversal; void a hold instead"))));
+        return Ok(Err(rejection(
+            RejectionCode::NotReversible,
+            format!("{reverses} is a hold, void or reversal; void a hold instead"),
+        )));
     }
-    let postings = original
-        .postings
-        .iter()
-        .map(|posting| Posting { side: posting.side.opposite(), ..*posting })
-        .collect();
+    let postings =
+        original.postings.iter().map(|posting| Posting { side: posting.side.opposite(), ..*posting }).collect();
     Ok(Ok(RecordBody::Entry(EntryRecord {
         id,
         kind: EntryKind::Reversal { of: reverses },
@@ -386,7 +427,8 @@ impl<'a> Staging<'a> {
 
     /// Index of the first account opened in layer `layer`.
     fn new_account_start(&self, layer: usize) -> usize {
-        self.base.account_count() as usize + self.layers[..layer].iter().map(|layer| layer.new_accounts.len()).sum::<usize>()
+        self.base.account_count() as usize
+            + self.layers[..layer].iter().map(|layer| layer.new_accounts.len()).sum::<usize>()
     }
 
     fn next_sequence(&self) -> Sequence {

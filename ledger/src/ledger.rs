@@ -6,6 +6,7 @@
 //! answers every caller in the batch. One flush buys durability for the whole batch. Readers take
 //! a read lock on the committed state, so they see only what is durable.
 
+use crate::account::{Account, Balances};
 use crate::command::{Command, CommandResult};
 use crate::engine::{stage_batch, JournalLookup};
 use crate::ids::{AccountId, EntryId, Sequence, Timestamp};
@@ -13,7 +14,6 @@ use crate::record::{record_hash, EntryRecord, RecordBody, StoredBatch, StoredRec
 use crate::signing::{checkpoint_signature_is_valid, load_or_create_signing_key, sign_checkpoint};
 use crate::state::{HistoryItem, Hold, State};
 use crate::store::Store;
-use crate::account::{Account, Balances};
 use crate::verify::{verify_journal, VerifyReport};
 use crate::Fault;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -183,7 +183,9 @@ impl Ledger {
         match store.public_key()? {
             None => store.set_public_key(public_key.to_bytes())?,
             Some(stored) if stored == public_key.to_bytes() => {}
-            Some(_) => return Err(Fault::Key("signing.key does not match the public key recorded in the journal".into())),
+            Some(_) => {
+                return Err(Fault::Key("signing.key does not match the public key recorded in the journal".into()))
+            }
         }
         let state = replay(&store, &public_key)?;
         let shared = Arc::new(Shared {
@@ -283,7 +285,8 @@ fn replay(store: &Store, public_key: &VerifyingKey) -> Result<State, Fault> {
     for item in store.batches() {
         let (key, bytes) = item?;
         let batch = StoredBatch::decode(&bytes).map_err(|error| Fault::Corrupt(format!("batch {key}: {error}")))?;
-        if key != batch.first_sequence || batch.first_sequence != state.last_sequence() + 1 || batch.records.is_empty() {
+        if key != batch.first_sequence || batch.first_sequence != state.last_sequence() + 1 || batch.records.is_empty()
+        {
             return Err(Fault::Corrupt(format!("batch {key} does not follow sequence {}", state.last_sequence())));
         }
         let bodies = batch
@@ -291,20 +294,24 @@ fn replay(store: &Store, public_key: &VerifyingKey) -> Result<State, Fault> {
             .iter()
             .enumerate()
             .map(|(offset, record)| {
-                RecordBody::decode(&record.body)
-                    .map_err(|error| Fault::Corrupt(format!("record {}: {error}", batch.first_sequence + offset as u64)))
+                RecordBody::decode(&record.body).map_err(|error| {
+                    Fault::Corrupt(format!("record {}: {error}", batch.first_sequence + offset as u64))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let hashes: Vec<[u8; 32]> = batch.records.iter().map(|record| record.hash).collect();
-        state
-            .apply_committed_batch(batch.first_sequence, batch.timestamp, &bodies, &hashes, batch.signature)
-            .map_err(|(sequence, rejection)| Fault::Corrupt(format!("record {sequence} breaks a ledger rule: {rejection}")))?;
+        state.apply_committed_batch(batch.first_sequence, batch.timestamp, &bodies, &hashes, batch.signature).map_err(
+            |(sequence, rejection)| Fault::Corrupt(format!("record {sequence} breaks a ledger rule: {rejection}")),
+        )?;
         last_batch = Some(batch);
     }
     if let Some(batch) = last_batch {
         let head = batch.head_hash().unwrap_or(crate::record::GENESIS_HASH);
         if !checkpoint_signature_is_valid(public_key, batch.last_sequence(), &head, batch.timestamp, &batch.signature) {
-            return Err(Fault::Corrupt(format!("checkpoint signature of batch {} does not verify", batch.first_sequence)));
+            return Err(Fault::Corrupt(format!(
+                "checkpoint signature of batch {} does not verify",
+                batch.first_sequence
+            )));
         }
     }
     Ok(state)
@@ -320,7 +327,13 @@ impl JournalLookup for StoreLookup<'_> {
     }
 }
 
-fn writer_loop(shared: &Shared, receiver: &Receiver<Submission>, signing_key: &SigningKey, clock: &dyn Clock, config: &LedgerConfig) {
+fn writer_loop(
+    shared: &Shared,
+    receiver: &Receiver<Submission>,
+    signing_key: &SigningKey,
+    clock: &dyn Clock,
+    config: &LedgerConfig,
+) {
     let lookup = StoreLookup { store: &shared.store };
     let mut submissions: Vec<Submission> = Vec::new();
     // A submission that did not fit in the previous batch opens the next one.
@@ -388,14 +401,22 @@ fn commit_batch(
         let last_sequence = staged.first_sequence + staged.records.len() as u64 - 1;
         let signature = sign_checkpoint(signing_key, last_sequence, &hash, staged.timestamp);
         let hashes: Vec<[u8; 32]> = stored_records.iter().map(|record| record.hash).collect();
-        let batch = StoredBatch { first_sequence: staged.first_sequence, timestamp: staged.timestamp, signature, records: stored_records };
+        let batch = StoredBatch {
+            first_sequence: staged.first_sequence,
+            timestamp: staged.timestamp,
+            signature,
+            records: stored_records,
+        };
         let flush_started = Instant::now();
         shared.store.append_batch(staged.first_sequence, &batch.encode())?;
         shared.metrics.flush_micros_total.fetch_add(flush_started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let applied = shared
-            .state
-            .write()
-            .apply_committed_batch(staged.first_sequence, staged.timestamp, &staged.records, &hashes, signature);
+        let applied = shared.state.write().apply_committed_batch(
+            staged.first_sequence,
+            staged.timestamp,
+            &staged.records,
+            &hashes,
+            signature,
+        );
         if let Err((sequence, rejection)) = applied {
             // The batch was staged against this state a moment ago; if it no longer applies, the
             // engine is broken and must not write another byte.
@@ -504,7 +525,9 @@ impl LedgerReader {
         let mut lines = Vec::with_capacity(items.len());
         let mut cached: Option<StoredBatch> = None;
         for (item, timestamp) in items.iter().zip(timestamps) {
-            let batch_holds = cached.as_ref().is_some_and(|batch| batch.first_sequence <= item.sequence && item.sequence <= batch.last_sequence());
+            let batch_holds = cached
+                .as_ref()
+                .is_some_and(|batch| batch.first_sequence <= item.sequence && item.sequence <= batch.last_sequence());
             if !batch_holds {
                 cached = self.shared.store.batch_holding(item.sequence)?;
             }

@@ -239,7 +239,12 @@ mod tests {
         })
         .encode();
         let hash = record_hash(&GENESIS_HASH, 1, Timestamp(9), &body);
-        StoredBatch { first_sequence: 1, timestamp: Timestamp(9), signature: [7; 64], records: vec![StoredRecord { hash, body }] }
+        StoredBatch {
+            first_sequence: 1,
+            timestamp: Timestamp(9),
+            signature: [7; 64],
+            records: vec![StoredRecord { hash, body }],
+        }
     }
 
     #[test]

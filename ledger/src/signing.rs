@@ -4,8 +4,8 @@
 //! that a copy of the journal alone cannot forge checkpoints. Its public half is also written to
 //! the store's `meta` tree, and printed by `gaswallet verify`, so auditors can pin it.
 
-use crate::record::checkpoint_message;
 use crate::ids::{Sequence, Timestamp};
+use crate::record::checkpoint_message;
 use crate::Fault;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use std::io::Write;
@@ -19,7 +19,8 @@ pub fn load_or_create_signing_key(directory: &Path) -> Result<SigningKey, Fault>
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let bytes = hex::decode(text.trim()).map_err(|error| Fault::Key(format!("{}: {error}", path.display())))?;
-            let bytes: [u8; 32] = bytes.try_into().map_err(|_| Fault::Key(format!("{}: not 32 bytes", path.display())))?;
+            let bytes: [u8; 32] =
+                bytes.try_into().map_err(|_| Fault::Key(format!("{}: not 32 bytes", path.display())))?;
             Ok(SigningKey::from_bytes(&bytes))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -50,7 +51,12 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), Fault> {
     Ok(())
 }
 
-pub fn sign_checkpoint(key: &SigningKey, last_sequence: Sequence, head_hash: &[u8; 32], timestamp: Timestamp) -> [u8; 64] {
+pub fn sign_checkpoint(
+    key: &SigningKey,
+    last_sequence: Sequence,
+    head_hash: &[u8; 32],
+    timestamp: Timestamp,
+) -> [u8; 64] {
     key.sign(&checkpoint_message(last_sequence, head_hash, timestamp)).to_bytes()
 }
 

@@ -307,7 +307,10 @@ pub(crate) fn apply_record<S: StateMut>(
                 || balances.debits_pending != 0
                 || balances.credits_pending != 0
             {
-                return Err(reject(RejectionCode::AccountNotEmpty, format!("account {} has a balance or holds", target.id)));
+                return Err(reject(
+                    RejectionCode::AccountNotEmpty,
+                    format!("account {} has a balance or holds", target.id),
+                ));
             }
             target.closed_at = Some(sequence);
             Ok(())
@@ -315,12 +318,17 @@ pub(crate) fn apply_record<S: StateMut>(
     }
 }
 
-fn apply_account_opened<S: StateMut>(state: &mut S, sequence: Sequence, opened: &OpenedAccount) -> Result<(), Rejection> {
+fn apply_account_opened<S: StateMut>(
+    state: &mut S,
+    sequence: Sequence,
+    opened: &OpenedAccount,
+) -> Result<(), Rejection> {
     if state.account_index(&opened.id).is_some() {
         return Err(reject(RejectionCode::IdConflict, format!("account {} already exists", opened.id)));
     }
-    let chart_entry = chart::lookup(opened.code)
-        .ok_or_else(|| reject(RejectionCode::UnknownChartCode, format!("chart code {} is not in the chart", opened.code.0)))?;
+    let chart_entry = chart::lookup(opened.code).ok_or_else(|| {
+        reject(RejectionCode::UnknownChartCode, format!("chart code {} is not in the chart", opened.code.0))
+    })?;
     if chart_entry.class.normal_side() != opened.normal_side {
         return Err(reject(RejectionCode::ValidationFailed, "normal side differs from the chart"));
     }
@@ -399,7 +407,12 @@ fn open_hold<'a, S: StateView>(state: &'a S, hold_id: &EntryId) -> Result<&'a Ho
     Ok(hold)
 }
 
-fn apply_entry<S: StateMut>(state: &mut S, sequence: Sequence, timestamp: Timestamp, entry: &EntryRecord) -> Result<(), Rejection> {
+fn apply_entry<S: StateMut>(
+    state: &mut S,
+    sequence: Sequence,
+    timestamp: Timestamp,
+    entry: &EntryRecord,
+) -> Result<(), Rejection> {
     if state.entry_sequence(&entry.id).is_some() {
         return Err(reject(RejectionCode::IdConflict, format!("id {} is already used", entry.id)));
     }
@@ -473,7 +486,8 @@ fn apply_entry<S: StateMut>(state: &mut S, sequence: Sequence, timestamp: Timest
             }
             add(&mut changes, &held.postings, Bucket::Pending, true);
             let mut resolved = held.clone();
-            resolved.status = if expired { HoldStatus::Expired { by: entry.id } } else { HoldStatus::Voided { by: entry.id } };
+            resolved.status =
+                if expired { HoldStatus::Expired { by: entry.id } } else { HoldStatus::Voided { by: entry.id } };
             resolved_hold = Some(resolved);
         }
     }
@@ -484,9 +498,9 @@ fn apply_entry<S: StateMut>(state: &mut S, sequence: Sequence, timestamp: Timest
         let position = match touched.iter().position(|(index, _, _)| *index == change.account) {
             Some(position) => position,
             None => {
-                let account = state
-                    .account(change.account)
-                    .ok_or_else(|| reject(RejectionCode::AccountNotFound, format!("account index {}", change.account.0)))?;
+                let account = state.account(change.account).ok_or_else(|| {
+                    reject(RejectionCode::AccountNotFound, format!("account index {}", change.account.0))
+                })?;
                 touched.push((change.account, account.balances, account.balances));
                 touched.len() - 1
             }
@@ -503,14 +517,20 @@ fn apply_entry<S: StateMut>(state: &mut S, sequence: Sequence, timestamp: Timest
         } else {
             field.checked_add(change.amount_minor)
         };
-        *field = updated.ok_or_else(|| reject(RejectionCode::BalanceOverflow, "a balance total would leave its range"))?;
+        *field =
+            updated.ok_or_else(|| reject(RejectionCode::BalanceOverflow, "a balance total would leave its range"))?;
     }
     for (index, before, after) in &touched {
         if let Some(account) = state.account(*index) {
             // An account already past its limit (its limit was lowered) may still receive money;
             // only changes that lower its available balance further are refused.
-            if account.violates_limit(after) && after.available_on(account.normal_side) < before.available_on(account.normal_side) {
-                return Err(reject(RejectionCode::InsufficientFunds, format!("account {} lacks available funds", account.id)));
+            if account.violates_limit(after)
+                && after.available_on(account.normal_side) < before.available_on(account.normal_side)
+            {
+                return Err(reject(
+                    RejectionCode::InsufficientFunds,
+                    format!("account {} lacks available funds", account.id),
+                ));
             }
         }
     }
@@ -569,7 +589,14 @@ impl State {
 
 impl State {
     /// Records that a batch whose records were applied one by one (by verify) is complete.
-    pub(crate) fn mark_batch(&mut self, first_sequence: Sequence, timestamp: Timestamp, last_sequence: Sequence, head_hash: [u8; 32], signature: [u8; 64]) {
+    pub(crate) fn mark_batch(
+        &mut self,
+        first_sequence: Sequence,
+        timestamp: Timestamp,
+        last_sequence: Sequence,
+        head_hash: [u8; 32],
+        signature: [u8; 64],
+    ) {
         self.batches.push((first_sequence, timestamp));
         self.last_sequence = last_sequence;
         self.head_hash = head_hash;

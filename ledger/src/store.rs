@@ -43,8 +43,14 @@ fn chunk_key(first_sequence: Sequence, chunk: u32) -> [u8; 12] {
 }
 
 fn parse_chunk_key(key: &[u8]) -> Result<(Sequence, u32), Fault> {
-    let sequence: [u8; 8] = key.get(..8).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| Fault::Corrupt(format!("journal key of {} bytes", key.len())))?;
-    let chunk: [u8; 4] = key.get(8..12).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| Fault::Corrupt(format!("journal key of {} bytes", key.len())))?;
+    let sequence: [u8; 8] = key
+        .get(..8)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| Fault::Corrupt(format!("journal key of {} bytes", key.len())))?;
+    let chunk: [u8; 4] = key
+        .get(8..12)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| Fault::Corrupt(format!("journal key of {} bytes", key.len())))?;
     if key.len() != 12 {
         return Err(Fault::Corrupt(format!("journal key of {} bytes", key.len())));
     }
@@ -74,7 +80,8 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `directory/journal.sled`.
     pub fn open(directory: &Path) -> Result<Store, Fault> {
-        std::fs::create_dir_all(directory).map_err(|error| Fault::Storage(format!("creating {}: {error}", directory.display())))?;
+        std::fs::create_dir_all(directory)
+            .map_err(|error| Fault::Storage(format!("creating {}: {error}", directory.display())))?;
         let sled_directory = directory.join("journal.sled");
         let db = sled::Config::new()
             .path(&sled_directory)
@@ -87,15 +94,19 @@ impl Store {
         let journal = db.open_tree(JOURNAL_TREE)?;
         let meta = db.open_tree(META_TREE)?;
         let log_path = sled_directory.join(SLED_LOG_FILE);
-        let log_file = std::fs::File::open(&log_path).map_err(|error| Fault::Storage(format!("opening {}: {error}", log_path.display())))?;
-        let store = Store { db, journal, meta, log_file: std::sync::Arc::new(log_file), directory: directory.to_path_buf() };
+        let log_file = std::fs::File::open(&log_path)
+            .map_err(|error| Fault::Storage(format!("opening {}: {error}", log_path.display())))?;
+        let store =
+            Store { db, journal, meta, log_file: std::sync::Arc::new(log_file), directory: directory.to_path_buf() };
         match store.meta.get(META_FORMAT_KEY)? {
             None => {
                 store.meta.insert(META_FORMAT_KEY, &[STORE_FORMAT_VERSION])?;
                 store.make_durable()?;
             }
             Some(version) if version.as_ref() == [STORE_FORMAT_VERSION] => {}
-            Some(version) => return Err(Fault::Corrupt(format!("unknown store format version {:?}", version.as_ref()))),
+            Some(version) => {
+                return Err(Fault::Corrupt(format!("unknown store format version {:?}", version.as_ref())))
+            }
         }
         Ok(store)
     }
@@ -143,7 +154,9 @@ impl Store {
                 match parse_chunk_key(next_key) {
                     Ok((sequence, chunk)) if sequence == first_sequence => {
                         if chunk != expected_chunk {
-                            return Some(Err(Fault::Corrupt(format!("batch {first_sequence} misses chunk {expected_chunk}"))));
+                            return Some(Err(Fault::Corrupt(format!(
+                                "batch {first_sequence} misses chunk {expected_chunk}"
+                            ))));
                         }
                         if let Some(Ok((_, next_value))) = chunks.next() {
                             bytes.extend_from_slice(&next_value);
@@ -177,7 +190,8 @@ impl Store {
         let Some((_, bytes)) = self.batch_bytes_at_or_before(sequence)? else {
             return Ok(None);
         };
-        let batch = StoredBatch::decode(&bytes).map_err(|error| Fault::Corrupt(format!("batch holding {sequence}: {error}")))?;
+        let batch = StoredBatch::decode(&bytes)
+            .map_err(|error| Fault::Corrupt(format!("batch holding {sequence}: {error}")))?;
         if sequence > batch.last_sequence() {
             return Ok(None);
         }

@@ -95,7 +95,8 @@ pub fn verify_directory(directory: &Path, expected_public_key: Option<[u8; 32]>)
             })
         }
     };
-    let public_key = VerifyingKey::from_bytes(&key_bytes).map_err(|error| Fault::Key(format!("public key: {error}")))?;
+    let public_key =
+        VerifyingKey::from_bytes(&key_bytes).map_err(|error| Fault::Key(format!("public key: {error}")))?;
     verify_journal(&store, &public_key, None)
 }
 
@@ -106,7 +107,11 @@ fn fail(report: &mut VerifyReport, divergence: Divergence) {
 
 /// Verifies the journal in `store`. With `live`, also compares the running state's balances at
 /// the verified head with the replayed ones.
-pub(crate) fn verify_journal(store: &Store, public_key: &VerifyingKey, live: Option<&RwLock<State>>) -> Result<VerifyReport, Fault> {
+pub(crate) fn verify_journal(
+    store: &Store,
+    public_key: &VerifyingKey,
+    live: Option<&RwLock<State>>,
+) -> Result<VerifyReport, Fault> {
     // Verify what the live state has applied, no more: a batch flushed but not yet applied would
     // otherwise look like a divergence.
     let limit = live.map(|state| state.read().last_sequence());
@@ -127,7 +132,8 @@ pub(crate) fn verify_journal(store: &Store, public_key: &VerifyingKey, live: Opt
         if limit.is_some_and(|limit| key > limit) {
             break;
         }
-        let divergence = |kind, sequence, detail: String| Divergence { kind, sequence, batch: Some(key), entry_id: None, detail };
+        let divergence =
+            |kind, sequence, detail: String| Divergence { kind, sequence, batch: Some(key), entry_id: None, detail };
         let batch = match StoredBatch::decode(&bytes) {
             Ok(batch) => batch,
             Err(error) => {
@@ -142,7 +148,14 @@ pub(crate) fn verify_journal(store: &Store, public_key: &VerifyingKey, live: Opt
             return Ok(report);
         }
         if batch.timestamp < previous_timestamp {
-            fail(&mut report, divergence(DivergenceKind::TimeWentBackwards, Some(batch.first_sequence), format!("{:?} after {:?}", batch.timestamp, previous_timestamp)));
+            fail(
+                &mut report,
+                divergence(
+                    DivergenceKind::TimeWentBackwards,
+                    Some(batch.first_sequence),
+                    format!("{:?} after {:?}", batch.timestamp, previous_timestamp),
+                ),
+            );
             return Ok(report);
         }
         let mut bodies = Vec::with_capacity(batch.records.len());
@@ -153,7 +166,10 @@ pub(crate) fn verify_journal(store: &Store, public_key: &VerifyingKey, live: Opt
             let recomputed = record_hash(&previous_hash, sequence, batch.timestamp, &record.body);
             if recomputed != record.hash {
                 let detail = format!("stored {} recomputed {}", hex::encode(record.hash), hex::encode(recomputed));
-                fail(&mut report, Divergence { entry_id, ..divergence(DivergenceKind::HashMismatch, Some(sequence), detail) });
+                fail(
+                    &mut report,
+                    Divergence { entry_id, ..divergence(DivergenceKind::HashMismatch, Some(sequence), detail) },
+                );
                 return Ok(report);
             }
             previous_hash = recomputed;
@@ -167,13 +183,26 @@ pub(crate) fn verify_journal(store: &Store, public_key: &VerifyingKey, live: Opt
         }
         let head = previous_hash;
         if !checkpoint_signature_is_valid(public_key, batch.last_sequence(), &head, batch.timestamp, &batch.signature) {
-            fail(&mut report, divergence(DivergenceKind::BadSignature, Some(batch.last_sequence()), "checkpoint signature does not verify".into()));
+            fail(
+                &mut report,
+                divergence(
+                    DivergenceKind::BadSignature,
+                    Some(batch.last_sequence()),
+                    "checkpoint signature does not verify".into(),
+                ),
+            );
             return Ok(report);
         }
         for (offset, body) in bodies.iter().enumerate() {
             let sequence = batch.first_sequence + offset as u64;
             if let Err(rejection) = apply_record(&mut replayed, sequence, batch.timestamp, body) {
-                fail(&mut report, Divergence { entry_id: body.entry_id(), ..divergence(DivergenceKind::RuleViolation, Some(sequence), rejection.to_string()) });
+                fail(
+                    &mut report,
+                    Divergence {
+                        entry_id: body.entry_id(),
+                        ..divergence(DivergenceKind::RuleViolation, Some(sequence), rejection.to_string())
+                    },
+                );
                 return Ok(report);
             }
         }
@@ -187,7 +216,16 @@ pub(crate) fn verify_journal(store: &Store, public_key: &VerifyingKey, live: Opt
     }
     if !replayed.is_balanced() {
         let sequence = Some(report.head_sequence);
-        fail(&mut report, Divergence { kind: DivergenceKind::Unbalanced, sequence, batch: None, entry_id: None, detail: "balances do not sum to zero".into() });
+        fail(
+            &mut report,
+            Divergence {
+                kind: DivergenceKind::Unbalanced,
+                sequence,
+                batch: None,
+                entry_id: None,
+                detail: "balances do not sum to zero".into(),
+            },
+        );
         return Ok(report);
     }
     report.accounts_checked = replayed.accounts().len() as u64;
@@ -197,9 +235,13 @@ pub(crate) fn verify_journal(store: &Store, public_key: &VerifyingKey, live: Opt
             let index = AccountIndex(position as u32);
             let live_balances: Balances = live.balances_as_of_sequence(index, report.head_sequence);
             if live_balances != account.balances {
-                let detail = format!("account {}: running {:?}, replayed {:?}", account.id, live_balances, account.balances);
+                let detail =
+                    format!("account {}: running {:?}, replayed {:?}", account.id, live_balances, account.balances);
                 let sequence = Some(report.head_sequence);
-                fail(&mut report, Divergence { kind: DivergenceKind::BalanceDiffers, sequence, batch: None, entry_id: None, detail });
+                fail(
+                    &mut report,
+                    Divergence { kind: DivergenceKind::BalanceDiffers, sequence, batch: None, entry_id: None, detail },
+                );
                 return Ok(report);
             }
         }

@@ -1,6 +1,8 @@
 //! The ledger's rules, as tables of commands and expected answers, against a real ledger on a
 //! temporary directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ledger::{
     chart, AccountId, AccountSpec, AsOf, Asset, Command, EntryId, EntrySpec, HoldSpec, HoldStatus, Ledger,
     LedgerConfig, ManualClock, Outcome, PostingSpec, Timestamp,
@@ -215,13 +217,15 @@ fn a_linked_group_commits_all_or_nothing() {
     let wallet = harness.wallet(1, dec!(0));
     let clearing = harness.clearing;
     let revenue = harness.revenue;
-    let group = Command::Linked(vec![transfer(1, clearing, wallet, dec!(5.00)), transfer(2, wallet, revenue, dec!(6.00))]);
+    let group =
+        Command::Linked(vec![transfer(1, clearing, wallet, dec!(5.00)), transfer(2, wallet, revenue, dec!(6.00))]);
     let rejection = harness.ledger().execute(group).unwrap().unwrap_err();
     assert_eq!(rejection.code(), "insufficient_funds");
     assert_eq!(rejection.linked_index, Some(1));
     assert_eq!(harness.available(wallet), 0);
     assert!(harness.ledger().reader().entry(&EntryId(id(1))).unwrap().is_none());
-    let group = Command::Linked(vec![transfer(1, clearing, wallet, dec!(6.00)), transfer(2, wallet, revenue, dec!(6.00))]);
+    let group =
+        Command::Linked(vec![transfer(1, clearing, wallet, dec!(6.00)), transfer(2, wallet, revenue, dec!(6.00))]);
     match harness.ok(group) {
         Outcome::Linked(receipts) => assert_eq!(receipts.len(), 2),
         other => panic!("expected a linked outcome, got {other:?}"),
@@ -233,7 +237,10 @@ fn a_linked_group_commits_all_or_nothing() {
     // A linked group may open an account and use it at once.
     let fresh = AccountId(id(0xF1));
     harness.check(
-        Command::Linked(vec![open(fresh, chart::CUSTOMER_WALLET, true, dec!(0)), transfer(3, clearing, fresh, dec!(1.00))]),
+        Command::Linked(vec![
+            open(fresh, chart::CUSTOMER_WALLET, true, dec!(0)),
+            transfer(3, clearing, fresh, dec!(1.00)),
+        ]),
         "ok",
     );
     assert_eq!(harness.available(fresh), 100);
@@ -245,7 +252,13 @@ fn holds_reserve_funds_until_captured_voided_or_expired() {
     let wallet = harness.wallet(1, dec!(0));
     let clearing = harness.clearing;
     let escrow = AccountId(id(0xE5));
-    harness.ok(Command::OpenAccount(AccountSpec { id: escrow, code: chart::SERVICE_ESCROW, asset: Asset::Cny, no_overdraft: false, credit_limit: dec!(0) }));
+    harness.ok(Command::OpenAccount(AccountSpec {
+        id: escrow,
+        code: chart::SERVICE_ESCROW,
+        asset: Asset::Cny,
+        no_overdraft: false,
+        credit_limit: dec!(0),
+    }));
     harness.ok(transfer(1, clearing, wallet, dec!(100.00)));
     let now = harness.clock.now_for_tests();
     harness.check(hold(2, wallet, escrow, dec!(80.00), Some(now.plus_micros(60_000_000))), "ok");
@@ -253,8 +266,12 @@ fn holds_reserve_funds_until_captured_voided_or_expired() {
     harness.check(transfer(3, wallet, escrow, dec!(20.01)), "insufficient_funds");
     harness.check(hold(4, wallet, escrow, dec!(1.00), Some(now)), "hold_deadline_passed");
     // Partial capture posts 50 and releases the other 30.
-    let capture = Command::Capture { id: EntryId(id(5)), hold: EntryId(id(2)), amount: Some(dec!(50.00)), memo: String::new() };
-    harness.check(Command::Capture { id: EntryId(id(6)), hold: EntryId(id(2)), amount: Some(dec!(80.01)), memo: String::new() }, "capture_exceeds_hold");
+    let capture =
+        Command::Capture { id: EntryId(id(5)), hold: EntryId(id(2)), amount: Some(dec!(50.00)), memo: String::new() };
+    harness.check(
+        Command::Capture { id: EntryId(id(6)), hold: EntryId(id(2)), amount: Some(dec!(80.01)), memo: String::new() },
+        "capture_exceeds_hold",
+    );
     harness.check(capture.clone(), "ok");
     harness.check(capture, "ok");
     assert_eq!(harness.available(wallet), 5000);
@@ -277,7 +294,10 @@ fn holds_reserve_funds_until_captured_voided_or_expired() {
     }
     assert!(matches!(reader.hold(&EntryId(id(11))).unwrap().status, HoldStatus::Expired { .. }));
     assert_eq!(harness.available(wallet), 5000);
-    harness.check(Command::Capture { id: EntryId(id(12)), hold: EntryId(id(11)), amount: None, memo: String::new() }, "hold_not_open");
+    harness.check(
+        Command::Capture { id: EntryId(id(12)), hold: EntryId(id(11)), amount: None, memo: String::new() },
+        "hold_not_open",
+    );
     // A multi-posting hold cannot be partly captured.
     let wide = Command::Post(EntrySpec {
         id: EntryId(id(13)),
@@ -291,8 +311,14 @@ fn holds_reserve_funds_until_captured_voided_or_expired() {
         hold: Some(HoldSpec { expires_at: None }),
     });
     harness.check(wide, "ok");
-    harness.check(Command::Capture { id: EntryId(id(14)), hold: EntryId(id(13)), amount: Some(dec!(1.00)), memo: String::new() }, "partial_capture_unsupported");
-    harness.check(Command::Capture { id: EntryId(id(14)), hold: EntryId(id(13)), amount: None, memo: String::new() }, "ok");
+    harness.check(
+        Command::Capture { id: EntryId(id(14)), hold: EntryId(id(13)), amount: Some(dec!(1.00)), memo: String::new() },
+        "partial_capture_unsupported",
+    );
+    harness.check(
+        Command::Capture { id: EntryId(id(14)), hold: EntryId(id(13)), amount: None, memo: String::new() },
+        "ok",
+    );
     assert_eq!(harness.available(wallet), 4700);
 }
 
@@ -307,14 +333,26 @@ fn reversals_name_what_they_reverse_and_happen_once() {
     harness.check(reverse.clone(), "ok");
     harness.check(reverse, "ok");
     assert_eq!(harness.available(wallet), 0);
-    harness.check(Command::Reverse { id: EntryId(id(3)), reverses: EntryId(id(1)), memo: String::new() }, "already_reversed");
-    harness.check(Command::Reverse { id: EntryId(id(4)), reverses: EntryId(id(77)), memo: String::new() }, "entry_not_found");
+    harness.check(
+        Command::Reverse { id: EntryId(id(3)), reverses: EntryId(id(1)), memo: String::new() },
+        "already_reversed",
+    );
+    harness.check(
+        Command::Reverse { id: EntryId(id(4)), reverses: EntryId(id(77)), memo: String::new() },
+        "entry_not_found",
+    );
     harness.ok(transfer(5, clearing, wallet, dec!(10.00)));
     harness.ok(hold(6, wallet, escrow, dec!(1.00), None));
-    harness.check(Command::Reverse { id: EntryId(id(7)), reverses: EntryId(id(6)), memo: String::new() }, "not_reversible");
+    harness.check(
+        Command::Reverse { id: EntryId(id(7)), reverses: EntryId(id(6)), memo: String::new() },
+        "not_reversible",
+    );
     // Reversing a top-up that was already spent would overdraw the wallet.
     harness.ok(transfer(8, wallet, escrow, dec!(9.00)));
-    harness.check(Command::Reverse { id: EntryId(id(9)), reverses: EntryId(id(5)), memo: String::new() }, "insufficient_funds");
+    harness.check(
+        Command::Reverse { id: EntryId(id(9)), reverses: EntryId(id(5)), memo: String::new() },
+        "insufficient_funds",
+    );
     let (_, _, record) = harness.ledger().reader().entry(&EntryId(id(2))).unwrap().unwrap();
     assert_eq!(record.kind, ledger::record::EntryKind::Reversal { of: EntryId(id(1)) });
 }

@@ -34,8 +34,7 @@ pub const CREDIT_LIMIT_MULTIPLE_DECIMALS_MAX: u32 = 4;
 
 /// Largest average monthly gas spend accepted, in CNY: far above any household, low enough that
 /// spend × multiple can never overflow.
-pub const AVERAGE_MONTHLY_GAS_SPEND_CNY_MAX: Decimal =
-    Decimal::from_parts(1_000_000, 0, 0, false, 0);
+pub const AVERAGE_MONTHLY_GAS_SPEND_CNY_MAX: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 
 /// Plain, unvalidated policy: the multiple of average monthly gas spend granted to each grade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,9 +99,7 @@ impl CreditLimitError {
     pub fn code(&self) -> &'static str {
         match self {
             CreditLimitError::InvalidMultiple { .. } => "invalid_credit_limit_multiple",
-            CreditLimitError::MultiplesNotMonotonic { .. } => {
-                "credit_limit_multiples_not_monotonic"
-            }
+            CreditLimitError::MultiplesNotMonotonic { .. } => "credit_limit_multiples_not_monotonic",
             CreditLimitError::LowestGradeGrantedCredit => "lowest_grade_granted_credit",
             CreditLimitError::NegativeSpend => "negative_spend",
             CreditLimitError::SpendTooLarge => "spend_too_large",
@@ -122,14 +119,8 @@ pub fn round_down_to_fen(amount_cny: Decimal) -> Decimal {
 }
 
 /// `amount × multiple`, checked, rounded down to the fen.
-pub fn multiply_round_down_to_fen(
-    amount_cny: Decimal,
-    multiple: Decimal,
-) -> Result<Decimal, CreditLimitError> {
-    amount_cny
-        .checked_mul(multiple)
-        .map(round_down_to_fen)
-        .ok_or(CreditLimitError::Overflow)
+pub fn multiply_round_down_to_fen(amount_cny: Decimal, multiple: Decimal) -> Result<Decimal, CreditLimitError> {
+    amount_cny.checked_mul(multiple).map(round_down_to_fen).ok_or(CreditLimitError::Overflow)
 }
 
 fn has_more_decimals_than(amount: Decimal, decimals: u32) -> bool {
@@ -193,9 +184,7 @@ impl CreditLimitPolicy {
         grade: Grade,
         average_monthly_gas_spend_cny: Decimal,
     ) -> Result<Decimal, CreditLimitError> {
-        if average_monthly_gas_spend_cny.is_sign_negative()
-            && !average_monthly_gas_spend_cny.is_zero()
-        {
+        if average_monthly_gas_spend_cny.is_sign_negative() && !average_monthly_gas_spend_cny.is_zero() {
             return Err(CreditLimitError::NegativeSpend);
         }
         if average_monthly_gas_spend_cny > AVERAGE_MONTHLY_GAS_SPEND_CNY_MAX {

@@ -41,11 +41,9 @@ pub use credit_limit::{CreditLimitError, CreditLimitPolicy, CreditLimitPolicyCon
 pub use profile::{credit_profile, CreditProfile, ProfileError};
 pub use scaling::{ScalingError, ScoreScaling, ScoreScalingConfig};
 pub use scorecard::{
-    BinDefinition, BinMatcher, CharacteristicDefinition, CharacteristicScore, CustomerFeatures,
-    FeatureValue, Features, Grade, GradeThresholds, Reason, ScoreOutcome, Scorecard,
-    ScorecardDefinition, ScorecardError, ScoringError,
+    BinDefinition, BinMatcher, CharacteristicDefinition, CharacteristicScore, CustomerFeatures, FeatureValue, Features,
+    Grade, GradeThresholds, Reason, ScoreOutcome, Scorecard, ScorecardDefinition, ScorecardError, ScoringError,
 };
 pub use woe::{
-    BadRateTrend, BinCounts, BinWoe, CategoryBin, MonotonicBinningConfig, NumericBinning, Outcome,
-    WoeError, WoeTable,
+    BadRateTrend, BinCounts, BinWoe, CategoryBin, MonotonicBinningConfig, NumericBinning, Outcome, WoeError, WoeTable,
 };

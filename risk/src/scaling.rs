@@ -194,20 +194,15 @@ impl ScoreScaling {
         let raw = self.raw_score_from_log_odds_good(log_odds_good);
         // Clamping before the cast keeps the value inside i32; the band bounds are integers, so the
         // clamped, rounded value converts exactly.
-        let clamped = round_points_half_to_even(raw).clamp(
-            f64::from(self.config.min_score),
-            f64::from(self.config.max_score),
-        );
+        let clamped =
+            round_points_half_to_even(raw).clamp(f64::from(self.config.min_score), f64::from(self.config.max_score));
         Ok(clamped as i32)
     }
 
     /// Clamps a sum of bin points to the band.
     #[must_use]
     pub fn clamp_points_total(&self, points_total: i64) -> i32 {
-        let clamped = points_total.clamp(
-            i64::from(self.config.min_score),
-            i64::from(self.config.max_score),
-        );
+        let clamped = points_total.clamp(i64::from(self.config.min_score), i64::from(self.config.max_score));
         // Within the band, which is within i32 by construction.
         i32::try_from(clamped).unwrap_or(self.config.min_score)
     }
@@ -227,9 +222,7 @@ impl ScoreScaling {
         let coefficient = require_finite(coefficient, "coefficient")?;
         let intercept = require_finite(intercept, "intercept")?;
         if characteristic_count == 0 || characteristic_count > CHARACTERISTIC_COUNT_MAX {
-            return Err(ScalingError::InvalidCharacteristicCount {
-                count: characteristic_count,
-            });
+            return Err(ScalingError::InvalidCharacteristicCount { count: characteristic_count });
         }
         let share = 1.0 / characteristic_count as f64;
         Ok(-(woe * coefficient + intercept * share) * self.factor() + self.offset() * share)
@@ -243,8 +236,7 @@ impl ScoreScaling {
         intercept: f64,
         characteristic_count: usize,
     ) -> Result<i32, ScalingError> {
-        let unrounded =
-            self.unrounded_bin_points(woe, coefficient, intercept, characteristic_count)?;
+        let unrounded = self.unrounded_bin_points(woe, coefficient, intercept, characteristic_count)?;
         let rounded = round_points_half_to_even(unrounded);
         if !rounded.is_finite() || rounded.abs() > f64::from(POINTS_ABS_MAX) {
             return Err(ScalingError::ComputedPointsOutOfRange);

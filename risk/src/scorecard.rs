@@ -132,13 +132,7 @@ pub enum BinMatcher {
 impl BinMatcher {
     fn matches(&self, value: Option<&FeatureValue>) -> bool {
         match (self, value) {
-            (
-                BinMatcher::NumericRange {
-                    lower_inclusive,
-                    upper_exclusive,
-                },
-                Some(FeatureValue::Number(number)),
-            ) => {
+            (BinMatcher::NumericRange { lower_inclusive, upper_exclusive }, Some(FeatureValue::Number(number))) => {
                 lower_inclusive.is_none_or(|lower| *number >= lower)
                     && upper_exclusive.is_none_or(|upper| *number < upper)
             }
@@ -249,34 +243,17 @@ impl CustomerFeatures {
     pub fn to_features(&self) -> Features {
         let numbers = [
             (feature_names::ON_TIME_BILL_SHARE, self.on_time_bill_share),
-            (
-                feature_names::MAX_DAYS_IN_ARREARS,
-                self.max_days_in_arrears.map(f64::from),
-            ),
-            (
-                feature_names::VALVE_CLOSURES_FOR_NON_PAYMENT,
-                self.valve_closures_for_non_payment.map(f64::from),
-            ),
-            (
-                feature_names::BALANCE_COVERAGE_MONTHS,
-                self.balance_coverage_months,
-            ),
+            (feature_names::MAX_DAYS_IN_ARREARS, self.max_days_in_arrears.map(f64::from)),
+            (feature_names::VALVE_CLOSURES_FOR_NON_PAYMENT, self.valve_closures_for_non_payment.map(f64::from)),
+            (feature_names::BALANCE_COVERAGE_MONTHS, self.balance_coverage_months),
             (feature_names::TOP_UP_REGULARITY, self.top_up_regularity),
-            (
-                feature_names::TENURE_MONTHS,
-                self.tenure_months.map(f64::from),
-            ),
+            (feature_names::TENURE_MONTHS, self.tenure_months.map(f64::from)),
             (feature_names::DISPUTES, self.disputes.map(f64::from)),
-            (
-                feature_names::METER_TAMPER_FLAGS,
-                self.meter_tamper_flags.map(f64::from),
-            ),
+            (feature_names::METER_TAMPER_FLAGS, self.meter_tamper_flags.map(f64::from)),
         ];
         numbers
             .into_iter()
-            .filter_map(|(name, value)| {
-                value.map(|number| (name.to_owned(), FeatureValue::Number(number)))
-            })
+            .filter_map(|(name, value)| value.map(|number| (name.to_owned(), FeatureValue::Number(number))))
             .collect()
     }
 }
@@ -331,9 +308,7 @@ pub enum ScorecardError {
         feature: String,
     },
     /// A characteristic has no bins, or more than [`BINS_PER_CHARACTERISTIC_MAX`].
-    #[error(
-        "characteristic {feature:?} has {count} bins, outside 1..={BINS_PER_CHARACTERISTIC_MAX}"
-    )]
+    #[error("characteristic {feature:?} has {count} bins, outside 1..={BINS_PER_CHARACTERISTIC_MAX}")]
     BinCountOutOfRange {
         /// The characteristic.
         feature: String,
@@ -380,9 +355,7 @@ impl ScorecardError {
             ScorecardError::Scaling(inner) => inner.code(),
             ScorecardError::InvalidModelVersion => "invalid_model_version",
             ScorecardError::InvalidGradeThresholds => "invalid_grade_thresholds",
-            ScorecardError::CharacteristicCountOutOfRange { .. } => {
-                "characteristic_count_out_of_range"
-            }
+            ScorecardError::CharacteristicCountOutOfRange { .. } => "characteristic_count_out_of_range",
             ScorecardError::InvalidFeatureName { .. } => "invalid_feature_name",
             ScorecardError::DuplicateFeature { .. } => "duplicate_feature",
             ScorecardError::InvalidReasonCode { .. } => "invalid_reason_code",
@@ -512,9 +485,7 @@ fn name_is_valid(name: &str) -> bool {
 fn reason_code_is_valid(code: &str) -> bool {
     !code.is_empty()
         && code.len() <= REASON_CODE_BYTES_MAX
-        && code
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+        && code.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
 }
 
 fn validate_grades(grades: &GradeThresholds, scaling: &ScoreScaling) -> Result<(), ScorecardError> {
@@ -550,10 +521,7 @@ fn validate_bins(characteristic: &CharacteristicDefinition) -> Result<i32, Score
     let feature = || characteristic.feature.clone();
     let bins = &characteristic.bins;
     if bins.is_empty() || bins.len() > BINS_PER_CHARACTERISTIC_MAX {
-        return Err(ScorecardError::BinCountOutOfRange {
-            feature: feature(),
-            count: bins.len(),
-        });
+        return Err(ScorecardError::BinCountOutOfRange { feature: feature(), count: bins.len() });
     }
     let mut ranges: Vec<(Option<f64>, Option<f64>)> = Vec::new();
     let mut categories_seen: BTreeSet<&str> = BTreeSet::new();
@@ -566,12 +534,9 @@ fn validate_bins(characteristic: &CharacteristicDefinition) -> Result<i32, Score
             return Err(ScorecardError::BinPointsOutOfRange { feature: feature() });
         }
         match &bin.matcher {
-            BinMatcher::NumericRange {
-                lower_inclusive,
-                upper_exclusive,
-            } => {
-                let bounds_finite = lower_inclusive.is_none_or(f64::is_finite)
-                    && upper_exclusive.is_none_or(f64::is_finite);
+            BinMatcher::NumericRange { lower_inclusive, upper_exclusive } => {
+                let bounds_finite =
+                    lower_inclusive.is_none_or(f64::is_finite) && upper_exclusive.is_none_or(f64::is_finite);
                 let non_empty = match (lower_inclusive, upper_exclusive) {
                     (Some(lower), Some(upper)) => lower < upper,
                     _ => true,
@@ -620,9 +585,7 @@ impl Scorecard {
         validate_grades(&definition.grades, &scaling)?;
         let characteristic_count = definition.characteristics.len();
         if characteristic_count == 0 || characteristic_count > CHARACTERISTICS_MAX {
-            return Err(ScorecardError::CharacteristicCountOutOfRange {
-                count: characteristic_count,
-            });
+            return Err(ScorecardError::CharacteristicCountOutOfRange { count: characteristic_count });
         }
         let mut features_seen: BTreeSet<&str> = BTreeSet::new();
         let mut reason_codes_seen: BTreeSet<&str> = BTreeSet::new();
@@ -632,33 +595,21 @@ impl Scorecard {
                 return Err(ScorecardError::InvalidFeatureName { index });
             }
             if !features_seen.insert(&characteristic.feature) {
-                return Err(ScorecardError::DuplicateFeature {
-                    feature: characteristic.feature.clone(),
-                });
+                return Err(ScorecardError::DuplicateFeature { feature: characteristic.feature.clone() });
             }
             if !reason_code_is_valid(&characteristic.reason_code) {
-                return Err(ScorecardError::InvalidReasonCode {
-                    feature: characteristic.feature.clone(),
-                });
+                return Err(ScorecardError::InvalidReasonCode { feature: characteristic.feature.clone() });
             }
             if !reason_codes_seen.insert(&characteristic.reason_code) {
-                return Err(ScorecardError::DuplicateReasonCode {
-                    reason_code: characteristic.reason_code.clone(),
-                });
+                return Err(ScorecardError::DuplicateReasonCode { reason_code: characteristic.reason_code.clone() });
             }
             let description = &characteristic.reason_description;
             if description.is_empty() || description.len() > DESCRIPTION_BYTES_MAX {
-                return Err(ScorecardError::InvalidReasonDescription {
-                    feature: characteristic.feature.clone(),
-                });
+                return Err(ScorecardError::InvalidReasonDescription { feature: characteristic.feature.clone() });
             }
             baseline_points.push(validate_bins(characteristic)?);
         }
-        Ok(Scorecard {
-            definition,
-            scaling,
-            baseline_points,
-        })
+        Ok(Scorecard { definition, scaling, baseline_points })
     }
 
     /// The definition this scorecard was built from.
@@ -694,25 +645,15 @@ impl Scorecard {
     fn validate_features(&self, features: &Features) -> Result<(), ScoringError> {
         let characteristics = &self.definition.characteristics;
         if features.len() > characteristics.len() {
-            return Err(ScoringError::TooManyFeatures {
-                count: features.len(),
-                limit: characteristics.len(),
-            });
+            return Err(ScoringError::TooManyFeatures { count: features.len(), limit: characteristics.len() });
         }
         for (name, value) in features {
-            if !characteristics
-                .iter()
-                .any(|characteristic| &characteristic.feature == name)
-            {
-                return Err(ScoringError::UnknownFeature {
-                    feature: name.clone(),
-                });
+            if !characteristics.iter().any(|characteristic| &characteristic.feature == name) {
+                return Err(ScoringError::UnknownFeature { feature: name.clone() });
             }
             if let FeatureValue::Number(number) = value {
                 if !number.is_finite() {
-                    return Err(ScoringError::NonFiniteFeature {
-                        feature: name.clone(),
-                    });
+                    return Err(ScoringError::NonFiniteFeature { feature: name.clone() });
                 }
             }
         }
@@ -723,18 +664,11 @@ impl Scorecard {
     pub fn score(&self, features: &Features) -> Result<ScoreOutcome, ScoringError> {
         self.validate_features(features)?;
         let mut characteristic_scores = Vec::with_capacity(self.baseline_points.len());
-        for (characteristic, baseline_points) in self
-            .definition
-            .characteristics
-            .iter()
-            .zip(self.baseline_points.iter().copied())
+        for (characteristic, baseline_points) in
+            self.definition.characteristics.iter().zip(self.baseline_points.iter().copied())
         {
             let value = features.get(&characteristic.feature);
-            let Some(bin) = characteristic
-                .bins
-                .iter()
-                .find(|bin| bin.matcher.matches(value))
-            else {
+            let Some(bin) = characteristic.bins.iter().find(|bin| bin.matcher.matches(value)) else {
                 let feature = characteristic.feature.clone();
                 return Err(match value {
                     None => ScoringError::MissingFeature { feature },
@@ -752,10 +686,7 @@ impl Scorecard {
             });
         }
 
-        let points_total: i64 = characteristic_scores
-            .iter()
-            .map(|scored| i64::from(scored.points))
-            .sum();
+        let points_total: i64 = characteristic_scores.iter().map(|scored| i64::from(scored.points)).sum();
         let score = self.scaling.clamp_points_total(points_total);
         Ok(ScoreOutcome {
             model_version: self.definition.model_version.clone(),
@@ -775,22 +706,17 @@ impl Scorecard {
             .filter(|(_, scored)| scored.points_below_baseline > 0)
             .map(|(index, scored)| (index, scored.points_below_baseline))
             .collect();
-        losing.sort_by(|(a_index, a_lost), (b_index, b_lost)| {
-            b_lost.cmp(a_lost).then(a_index.cmp(b_index))
-        });
+        losing.sort_by(|(a_index, a_lost), (b_index, b_lost)| b_lost.cmp(a_lost).then(a_index.cmp(b_index)));
         losing
             .into_iter()
             .take(REASONS_MAX)
             .filter_map(|(index, points_lost)| {
-                self.definition
-                    .characteristics
-                    .get(index)
-                    .map(|characteristic| Reason {
-                        code: characteristic.reason_code.clone(),
-                        description: characteristic.reason_description.clone(),
-                        feature: characteristic.feature.clone(),
-                        points_lost,
-                    })
+                self.definition.characteristics.get(index).map(|characteristic| Reason {
+                    code: characteristic.reason_code.clone(),
+                    description: characteristic.reason_description.clone(),
+                    feature: characteristic.feature.clone(),
+                    points_lost,
+                })
             })
             .collect()
     }

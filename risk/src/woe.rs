@@ -98,10 +98,7 @@ impl BinCounts {
     }
 
     fn merged_with(self, other: BinCounts) -> BinCounts {
-        BinCounts {
-            good: self.good.saturating_add(other.good),
-            bad: self.bad.saturating_add(other.bad),
-        }
+        BinCounts { good: self.good.saturating_add(other.good), bad: self.bad.saturating_add(other.bad) }
     }
 }
 
@@ -220,10 +217,7 @@ pub fn woe_table(bins: &[BinCounts]) -> Result<WoeTable, WoeError> {
         return Err(WoeError::NoBins);
     }
     if bins.len() > BINS_MAX {
-        return Err(WoeError::TooManyBins {
-            count: bins.len(),
-            limit: BINS_MAX,
-        });
+        return Err(WoeError::TooManyBins { count: bins.len(), limit: BINS_MAX });
     }
     if let Some(index) = bins.iter().position(|bin| bin.observation_count() == 0) {
         return Err(WoeError::EmptyBin { index });
@@ -235,14 +229,8 @@ pub fn woe_table(bins: &[BinCounts]) -> Result<WoeTable, WoeError> {
         return Err(WoeError::NoGoodOutcomes);
     }
 
-    let bad_total: f64 = bins
-        .iter()
-        .map(|bin| count_after_replacement(bin.bad))
-        .sum();
-    let good_total: f64 = bins
-        .iter()
-        .map(|bin| count_after_replacement(bin.good))
-        .sum();
+    let bad_total: f64 = bins.iter().map(|bin| count_after_replacement(bin.bad)).sum();
+    let good_total: f64 = bins.iter().map(|bin| count_after_replacement(bin.good)).sum();
 
     let mut information_value = 0.0;
     let mut table_bins = Vec::with_capacity(bins.len());
@@ -252,18 +240,9 @@ pub fn woe_table(bins: &[BinCounts]) -> Result<WoeTable, WoeError> {
         let woe = (bad_share / good_share).ln();
         let iv_contribution = (bad_share - good_share) * woe;
         information_value += iv_contribution;
-        table_bins.push(BinWoe {
-            counts: *counts,
-            bad_share,
-            good_share,
-            woe,
-            iv_contribution,
-        });
+        table_bins.push(BinWoe { counts: *counts, bad_share, good_share, woe, iv_contribution });
     }
-    Ok(WoeTable {
-        bins: table_bins,
-        information_value,
-    })
+    Ok(WoeTable { bins: table_bins, information_value })
 }
 
 /// One bin of a categorical binning: a single category value and its counts.
@@ -288,20 +267,12 @@ where
     for (category, outcome) in observations {
         observation_count += 1;
         if observation_count > OBSERVATIONS_MAX {
-            return Err(WoeError::TooManyObservations {
-                limit: OBSERVATIONS_MAX,
-            });
+            return Err(WoeError::TooManyObservations { limit: OBSERVATIONS_MAX });
         }
-        counts_by_category
-            .entry(category)
-            .or_default()
-            .record(outcome);
+        counts_by_category.entry(category).or_default().record(outcome);
         // Checked as we go so that a high-cardinality column cannot grow the map without bound.
         if counts_by_category.len() > BINS_MAX {
-            return Err(WoeError::TooManyBins {
-                count: counts_by_category.len(),
-                limit: BINS_MAX,
-            });
+            return Err(WoeError::TooManyBins { count: counts_by_category.len(), limit: BINS_MAX });
         }
     }
     if observation_count == 0 {
@@ -309,10 +280,7 @@ where
     }
     Ok(counts_by_category
         .into_iter()
-        .map(|(category, counts)| CategoryBin {
-            category: category.to_owned(),
-            counts,
-        })
+        .map(|(category, counts)| CategoryBin { category: category.to_owned(), counts })
         .collect())
 }
 
@@ -387,9 +355,8 @@ fn merge_into_left(bins: &mut Vec<WorkingBin>, left_index: usize) {
 /// Merges the first adjacent pair that breaks strict monotonicity until none does. Equal bad rates
 /// are merged too: two neighbours with the same rate carry the same WOE and only add points noise.
 fn merge_until_monotonic(mut bins: Vec<WorkingBin>, trend: BadRateTrend) -> Vec<WorkingBin> {
-    while let Some(left_index) = bins
-        .windows(2)
-        .position(|pair| !in_strict_order(trend, pair[0].counts, pair[1].counts))
+    while let Some(left_index) =
+        bins.windows(2).position(|pair| !in_strict_order(trend, pair[0].counts, pair[1].counts))
     {
         merge_into_left(&mut bins, left_index);
     }
@@ -400,10 +367,7 @@ fn merge_until_monotonic(mut bins: Vec<WorkingBin>, trend: BadRateTrend) -> Vec<
 fn bad_rate_distance(a: BinCounts, b: BinCounts) -> (u128, u128) {
     let left = u128::from(a.bad) * b.observation_count();
     let right = u128::from(b.bad) * a.observation_count();
-    (
-        left.abs_diff(right),
-        a.observation_count() * b.observation_count(),
-    )
+    (left.abs_diff(right), a.observation_count() * b.observation_count())
 }
 
 /// Merges the smallest bin that is under the minimum share into the neighbour with the closer bad
@@ -432,10 +396,8 @@ fn merge_until_min_share(
         } else if index == bins.len() - 1 {
             true
         } else {
-            let (left_numerator, left_denominator) =
-                bad_rate_distance(bins[index].counts, bins[index - 1].counts);
-            let (right_numerator, right_denominator) =
-                bad_rate_distance(bins[index].counts, bins[index + 1].counts);
+            let (left_numerator, left_denominator) = bad_rate_distance(bins[index].counts, bins[index - 1].counts);
+            let (right_numerator, right_denominator) = bad_rate_distance(bins[index].counts, bins[index + 1].counts);
             // Products of four counts, each at most OBSERVATIONS_MAX, fit in u128 with room to spare.
             left_numerator * right_denominator <= right_numerator * left_denominator
         };
@@ -450,14 +412,10 @@ fn merge_until_min_share(
 
 fn validate_config(config: &MonotonicBinningConfig) -> Result<(), WoeError> {
     if !(FINE_BIN_COUNT_MIN..=FINE_BIN_COUNT_MAX).contains(&config.fine_bin_count) {
-        return Err(WoeError::InvalidFineBinCount {
-            value: config.fine_bin_count,
-        });
+        return Err(WoeError::InvalidFineBinCount { value: config.fine_bin_count });
     }
     if config.min_bin_share_basis_points > MIN_BIN_SHARE_BASIS_POINTS_MAX {
-        return Err(WoeError::InvalidMinBinShare {
-            basis_points: config.min_bin_share_basis_points,
-        });
+        return Err(WoeError::InvalidMinBinShare { basis_points: config.min_bin_share_basis_points });
     }
     Ok(())
 }
@@ -481,10 +439,7 @@ fn fine_quantile_bins(sorted: &[(f64, Outcome)], fine_bin_count: usize) -> Vec<W
     }
     let mut bins: Vec<WorkingBin> = std::iter::once(None)
         .chain(cuts.iter().copied().map(Some))
-        .map(|lower_edge| WorkingBin {
-            lower_edge,
-            counts: BinCounts::default(),
-        })
+        .map(|lower_edge| WorkingBin { lower_edge, counts: BinCounts::default() })
         .collect();
     for (value, outcome) in sorted {
         let index = numeric_bin_index(&cuts, *value);
@@ -516,34 +471,21 @@ pub fn monotonic_numeric_bins(
         return Err(WoeError::NoObservations);
     }
     if observations.len() > OBSERVATIONS_MAX {
-        return Err(WoeError::TooManyObservations {
-            limit: OBSERVATIONS_MAX,
-        });
+        return Err(WoeError::TooManyObservations { limit: OBSERVATIONS_MAX });
     }
-    if let Some(index) = observations
-        .iter()
-        .position(|(value, _)| !value.is_finite())
-    {
+    if let Some(index) = observations.iter().position(|(value, _)| !value.is_finite()) {
         return Err(WoeError::NonFiniteValue { index });
     }
-    if observations
-        .iter()
-        .all(|(_, outcome)| *outcome == Outcome::Good)
-    {
+    if observations.iter().all(|(_, outcome)| *outcome == Outcome::Good) {
         return Err(WoeError::NoBadOutcomes);
     }
-    if observations
-        .iter()
-        .all(|(_, outcome)| *outcome == Outcome::Bad)
-    {
+    if observations.iter().all(|(_, outcome)| *outcome == Outcome::Bad) {
         return Err(WoeError::NoGoodOutcomes);
     }
 
     // Adding 0.0 turns -0.0 into 0.0 and leaves every other finite value unchanged.
-    let mut sorted: Vec<(f64, Outcome)> = observations
-        .iter()
-        .map(|(value, outcome)| (*value + 0.0, *outcome))
-        .collect();
+    let mut sorted: Vec<(f64, Outcome)> =
+        observations.iter().map(|(value, outcome)| (*value + 0.0, *outcome)).collect();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
     let observation_total = sorted.len() as u128;
 
@@ -551,15 +493,10 @@ pub fn monotonic_numeric_bins(
     let mut best: Option<(BadRateTrend, Vec<WorkingBin>, WoeTable)> = None;
     for trend in [BadRateTrend::Increasing, BadRateTrend::Decreasing] {
         let monotonic = merge_until_monotonic(fine_bins.clone(), trend);
-        let merged = merge_until_min_share(
-            monotonic,
-            observation_total,
-            config.min_bin_share_basis_points,
-        );
+        let merged = merge_until_min_share(monotonic, observation_total, config.min_bin_share_basis_points);
         let table = woe_table(&bin_counts_of(&merged))?;
-        let is_better = best.as_ref().is_none_or(|(_, _, best_table)| {
-            table.information_value > best_table.information_value
-        });
+        let is_better =
+            best.as_ref().is_none_or(|(_, _, best_table)| table.information_value > best_table.information_value);
         if is_better {
             best = Some((trend, merged, table));
         }
@@ -611,24 +548,17 @@ mod tests {
         let merged = merge_until_monotonic(bins, BadRateTrend::Increasing);
         let edges: Vec<Option<f64>> = merged.iter().map(|bin| bin.lower_edge).collect();
         assert_eq!(edges, vec![None, Some(1.0), Some(3.0)]);
-        assert_eq!(
-            bin_counts_of(&merged),
-            vec![counts(9, 1), counts(15, 5), counts(8, 12)]
-        );
+        assert_eq!(bin_counts_of(&merged), vec![counts(9, 1), counts(15, 5), counts(8, 12)]);
     }
 
     #[test]
     fn min_share_merge_picks_closer_neighbour() {
         // Middle bin is 1 % of 200 observations; its rate 0.5 is closer to the right (0.6) than
         // to the left (0.1).
-        let bins: Vec<WorkingBin> = [
-            (None, counts(90, 10)),
-            (Some(1.0), counts(1, 1)),
-            (Some(2.0), counts(39, 59)),
-        ]
-        .into_iter()
-        .map(|(lower_edge, counts)| WorkingBin { lower_edge, counts })
-        .collect();
+        let bins: Vec<WorkingBin> = [(None, counts(90, 10)), (Some(1.0), counts(1, 1)), (Some(2.0), counts(39, 59))]
+            .into_iter()
+            .map(|(lower_edge, counts)| WorkingBin { lower_edge, counts })
+            .collect();
         let merged = merge_until_min_share(bins, 200, 500);
         assert_eq!(bin_counts_of(&merged), vec![counts(90, 10), counts(40, 60)]);
         assert_eq!(merged[1].lower_edge, Some(1.0));

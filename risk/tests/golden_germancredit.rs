@@ -9,8 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use risk::woe::{
-    categorical_bins, monotonic_numeric_bins, numeric_bin_index, woe_table, BadRateTrend,
-    BinCounts, MonotonicBinningConfig, Outcome,
+    categorical_bins, monotonic_numeric_bins, numeric_bin_index, woe_table, BadRateTrend, BinCounts,
+    MonotonicBinningConfig, Outcome,
 };
 
 const FIXTURE: &str = include_str!("fixtures/germancredit.csv");
@@ -46,10 +46,7 @@ impl Table {
     fn load() -> Table {
         let mut lines = FIXTURE.lines().map(|line| line.trim_end_matches('\r'));
         let header = split_csv_line(lines.next().unwrap());
-        let rows: Vec<Vec<String>> = lines
-            .filter(|line| !line.is_empty())
-            .map(split_csv_line)
-            .collect();
+        let rows: Vec<Vec<String>> = lines.filter(|line| !line.is_empty()).map(split_csv_line).collect();
         for row in &rows {
             assert_eq!(row.len(), header.len(), "ragged row {row:?}");
         }
@@ -57,10 +54,7 @@ impl Table {
     }
 
     fn column(&self, name: &str) -> usize {
-        self.header
-            .iter()
-            .position(|column| column == name)
-            .unwrap()
+        self.header.iter().position(|column| column == name).unwrap()
     }
 
     fn outcomes(&self) -> Vec<Outcome> {
@@ -77,20 +71,12 @@ impl Table {
 
     fn categorical(&self, name: &str) -> Vec<(&str, Outcome)> {
         let column = self.column(name);
-        self.rows
-            .iter()
-            .map(|row| row[column].as_str())
-            .zip(self.outcomes())
-            .collect()
+        self.rows.iter().map(|row| row[column].as_str()).zip(self.outcomes()).collect()
     }
 
     fn numeric(&self, name: &str) -> Vec<(f64, Outcome)> {
         let column = self.column(name);
-        self.rows
-            .iter()
-            .map(|row| row[column].parse::<f64>().unwrap())
-            .zip(self.outcomes())
-            .collect()
+        self.rows.iter().map(|row| row[column].parse::<f64>().unwrap()).zip(self.outcomes()).collect()
     }
 }
 
@@ -104,11 +90,7 @@ fn fixture_has_1000_rows_700_good_300_bad() {
     let table = Table::load();
     assert_eq!(table.header.len(), 21);
     assert_eq!(table.rows.len(), 1000);
-    let bad_count = table
-        .outcomes()
-        .iter()
-        .filter(|outcome| **outcome == Outcome::Bad)
-        .count();
+    let bad_count = table.outcomes().iter().filter(|outcome| **outcome == Outcome::Bad).count();
     assert_eq!(bad_count, 300);
 }
 
@@ -129,12 +111,7 @@ const CATEGORICAL_GOLDENS: &[CategoricalGolden] = &[
         information_value_4dp: 0.6660,
         bins: &[
             ("... < 0 DM", 139, 135, 0.818_098_706),
-            (
-                "... >= 200 DM / salary assignments for at least 1 year",
-                49,
-                14,
-                -0.405_465_108,
-            ),
+            ("... >= 200 DM / salary assignments for at least 1 year", 49, 14, -0.405_465_108),
             ("0 <= ... < 200 DM", 164, 105, 0.401_391_783),
             ("no checking account", 348, 46, -1.176_263_223),
         ],
@@ -144,31 +121,11 @@ const CATEGORICAL_GOLDENS: &[CategoricalGolden] = &[
         information_value: 0.293_233_547_390_826_24,
         information_value_4dp: 0.2932,
         bins: &[
-            (
-                "all credits at this bank paid back duly",
-                21,
-                28,
-                1.134_979_933,
-            ),
-            (
-                "critical account/ other credits existing (not at this bank)",
-                243,
-                50,
-                -0.733_740_578,
-            ),
+            ("all credits at this bank paid back duly", 21, 28, 1.134_979_933),
+            ("critical account/ other credits existing (not at this bank)", 243, 50, -0.733_740_578),
             ("delay in paying off in the past", 60, 28, 0.085_157_808),
-            (
-                "existing credits paid back duly till now",
-                361,
-                169,
-                0.088_318_617,
-            ),
-            (
-                "no credits taken/ all credits paid back duly",
-                15,
-                25,
-                1.358_123_484,
-            ),
+            ("existing credits paid back duly till now", 361, 169, 0.088_318_617),
+            ("no credits taken/ all credits paid back duly", 15, 25, 1.358_123_484),
         ],
     },
 ];
@@ -178,25 +135,15 @@ fn categorical_information_values_match_scorecardpy() {
     let table = Table::load();
     for golden in CATEGORICAL_GOLDENS {
         let bins = categorical_bins(table.categorical(golden.column)).unwrap();
-        let observed: Vec<(&str, u64, u64)> = bins
-            .iter()
-            .map(|bin| (bin.category.as_str(), bin.counts.good, bin.counts.bad))
-            .collect();
-        let expected: Vec<(&str, u64, u64)> = golden
-            .bins
-            .iter()
-            .map(|(category, good, bad, _)| (*category, *good, *bad))
-            .collect();
+        let observed: Vec<(&str, u64, u64)> =
+            bins.iter().map(|bin| (bin.category.as_str(), bin.counts.good, bin.counts.bad)).collect();
+        let expected: Vec<(&str, u64, u64)> =
+            golden.bins.iter().map(|(category, good, bad, _)| (*category, *good, *bad)).collect();
         assert_eq!(observed, expected, "{}", golden.column);
 
         let counts: Vec<BinCounts> = bins.iter().map(|bin| bin.counts).collect();
         let woe = woe_table(&counts).unwrap();
-        assert_eq!(
-            round_to(woe.information_value, 4),
-            golden.information_value_4dp,
-            "{}",
-            golden.column
-        );
+        assert_eq!(round_to(woe.information_value, 4), golden.information_value_4dp, "{}", golden.column);
         assert!(
             (woe.information_value - golden.information_value).abs() < 1e-12,
             "{}: {} vs scorecardpy {}",
@@ -221,10 +168,7 @@ const MIN_BIN_SHARE_BASIS_POINTS: u32 = 500;
 #[test]
 fn monotonic_binning_of_numeric_columns_is_monotonic_and_respects_min_share() {
     let table = Table::load();
-    let config = MonotonicBinningConfig {
-        fine_bin_count: 20,
-        min_bin_share_basis_points: MIN_BIN_SHARE_BASIS_POINTS,
-    };
+    let config = MonotonicBinningConfig { fine_bin_count: 20, min_bin_share_basis_points: MIN_BIN_SHARE_BASIS_POINTS };
     // Longer loans and larger amounts are riskier; older applicants are safer.
     let cases = [
         ("duration_in_month", BadRateTrend::Increasing),
@@ -237,10 +181,7 @@ fn monotonic_binning_of_numeric_columns_is_monotonic_and_respects_min_share() {
         assert_eq!(binning.trend, expected_trend, "{column}");
         assert!(binning.bins.len() >= 2, "{column}: {binning:?}");
         assert_eq!(binning.bins.len(), binning.edges.len() + 1, "{column}");
-        assert!(
-            binning.edges.windows(2).all(|pair| pair[0] < pair[1]),
-            "{column}"
-        );
+        assert!(binning.edges.windows(2).all(|pair| pair[0] < pair[1]), "{column}");
 
         // Recounting with the public lookup reproduces the bins.
         let mut recount = vec![BinCounts::default(); binning.bins.len()];
@@ -264,9 +205,6 @@ fn monotonic_binning_of_numeric_columns_is_monotonic_and_respects_min_share() {
         assert!(binning.woe.information_value > 0.0, "{column}");
 
         // Deterministic: the same input gives the same binning, bit for bit.
-        assert_eq!(
-            monotonic_numeric_bins(&observations, &config).unwrap(),
-            binning
-        );
+        assert_eq!(monotonic_numeric_bins(&observations, &config).unwrap(), binning);
     }
 }

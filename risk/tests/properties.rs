@@ -11,13 +11,12 @@ mod common;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use risk::woe::{
-    monotonic_numeric_bins, numeric_bin_index, woe_table, BadRateTrend, BinCounts,
-    MonotonicBinningConfig, Outcome, BASIS_POINTS_PER_WHOLE,
+    monotonic_numeric_bins, numeric_bin_index, woe_table, BadRateTrend, BinCounts, MonotonicBinningConfig, Outcome,
+    BASIS_POINTS_PER_WHOLE,
 };
 use risk::{
-    BinDefinition, BinMatcher, CharacteristicDefinition, CreditLimitPolicy,
-    CreditLimitPolicyConfig, FeatureValue, Features, Grade, ScoreScaling, Scorecard,
-    ScorecardDefinition,
+    BinDefinition, BinMatcher, CharacteristicDefinition, CreditLimitPolicy, CreditLimitPolicyConfig, FeatureValue,
+    Features, Grade, ScoreScaling, Scorecard, ScorecardDefinition,
 };
 use rust_decimal::Decimal;
 
@@ -46,20 +45,11 @@ impl GeneratedCharacteristic {
     }
 
     fn slot_points(&self, slot: usize) -> i32 {
-        self.bin_points
-            .get(slot)
-            .copied()
-            .or(self.missing_points)
-            .unwrap()
+        self.bin_points.get(slot).copied().or(self.missing_points).unwrap()
     }
 
     fn baseline_points(&self) -> i32 {
-        self.bin_points
-            .iter()
-            .copied()
-            .chain(self.missing_points)
-            .max()
-            .unwrap()
+        self.bin_points.iter().copied().chain(self.missing_points).max().unwrap()
     }
 
     /// A value that falls into `slot`, `fraction` of the way through a bounded bin.
@@ -94,23 +84,13 @@ impl GeneratedCharacteristic {
                         lower_inclusive: slot.checked_sub(1).map(|i| f64::from(edges[i])),
                         upper_exclusive: edges.get(slot).map(|edge| f64::from(*edge)),
                     },
-                    GeneratedKind::Categorical { .. } => {
-                        BinMatcher::Categories(vec![format!("c{slot}")])
-                    }
+                    GeneratedKind::Categorical { .. } => BinMatcher::Categories(vec![format!("c{slot}")]),
                 };
-                BinDefinition {
-                    label: format!("bin {slot}"),
-                    matcher,
-                    points: *points,
-                }
+                BinDefinition { label: format!("bin {slot}"), matcher, points: *points }
             })
             .collect();
         if let Some(points) = self.missing_points {
-            bins.push(BinDefinition {
-                label: "missing".to_owned(),
-                matcher: BinMatcher::Missing,
-                points,
-            });
+            bins.push(BinDefinition { label: "missing".to_owned(), matcher: BinMatcher::Missing, points });
         }
         CharacteristicDefinition {
             feature: format!("f{index}"),
@@ -126,32 +106,18 @@ fn points() -> impl Strategy<Value = i32> {
 }
 
 fn generated_characteristic() -> impl Strategy<Value = GeneratedCharacteristic> {
-    let numeric = prop::collection::btree_set(-1000i32..1000, 0..6).prop_map(|edges| {
-        GeneratedKind::Numeric {
-            edges: edges.into_iter().collect(),
-        }
-    });
-    let categorical =
-        (1usize..=5).prop_map(|category_count| GeneratedKind::Categorical { category_count });
+    let numeric = prop::collection::btree_set(-1000i32..1000, 0..6)
+        .prop_map(|edges| GeneratedKind::Numeric { edges: edges.into_iter().collect() });
+    let categorical = (1usize..=5).prop_map(|category_count| GeneratedKind::Categorical { category_count });
     prop_oneof![3 => numeric, 1 => categorical]
         .prop_flat_map(|kind| {
             let bin_count = match &kind {
                 GeneratedKind::Numeric { edges } => edges.len() + 1,
                 GeneratedKind::Categorical { category_count } => *category_count,
             };
-            (
-                Just(kind),
-                prop::collection::vec(points(), bin_count),
-                prop::option::of(points()),
-            )
+            (Just(kind), prop::collection::vec(points(), bin_count), prop::option::of(points()))
         })
-        .prop_map(
-            |(kind, bin_points, missing_points)| GeneratedCharacteristic {
-                kind,
-                bin_points,
-                missing_points,
-            },
-        )
+        .prop_map(|(kind, bin_points, missing_points)| GeneratedCharacteristic { kind, bin_points, missing_points })
 }
 
 /// Up to 8 characteristics, so that reasons are sometimes cut at four.
@@ -188,18 +154,12 @@ fn slots(characteristics: &[GeneratedCharacteristic], choices: &Choices) -> Vec<
         .collect()
 }
 
-fn customer(
-    characteristics: &[GeneratedCharacteristic],
-    slots: &[usize],
-    choices: &Choices,
-) -> Features {
+fn customer(characteristics: &[GeneratedCharacteristic], slots: &[usize], choices: &Choices) -> Features {
     characteristics
         .iter()
         .enumerate()
         .filter_map(|(index, characteristic)| {
-            characteristic
-                .value_for_slot(slots[index], choices[index].1)
-                .map(|value| (format!("f{index}"), value))
+            characteristic.value_for_slot(slots[index], choices[index].1).map(|value| (format!("f{index}"), value))
         })
         .collect()
 }

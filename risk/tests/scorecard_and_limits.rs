@@ -9,21 +9,17 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    best_customer, categories, category, characteristic, features, missing, number, range,
-    sample_definition, sample_policy, sample_scorecard, worst_customer,
+    best_customer, categories, category, characteristic, features, missing, number, range, sample_definition,
+    sample_policy, sample_scorecard, worst_customer,
 };
-use risk::credit_limit::{
-    round_down_to_fen, CREDIT_LIMIT_MULTIPLE_DECIMALS_MAX, CREDIT_LIMIT_MULTIPLE_MAX,
-};
+use risk::credit_limit::{round_down_to_fen, CREDIT_LIMIT_MULTIPLE_DECIMALS_MAX, CREDIT_LIMIT_MULTIPLE_MAX};
 use risk::scorecard::{
-    BINS_PER_CHARACTERISTIC_MAX, CHARACTERISTICS_MAX, DESCRIPTION_BYTES_MAX, NAME_BYTES_MAX,
-    REASON_CODE_BYTES_MAX,
+    BINS_PER_CHARACTERISTIC_MAX, CHARACTERISTICS_MAX, DESCRIPTION_BYTES_MAX, NAME_BYTES_MAX, REASON_CODE_BYTES_MAX,
 };
 use risk::woe::{BINS_MAX, FINE_BIN_COUNT_MAX};
 use risk::{
-    credit_profile, CreditLimitError, CreditLimitPolicy, CreditLimitPolicyConfig, CustomerFeatures,
-    FeatureValue, Features, Grade, ProfileError, ScalingError, ScorecardDefinition, ScorecardError,
-    ScoringError, WoeError,
+    credit_profile, CreditLimitError, CreditLimitPolicy, CreditLimitPolicyConfig, CustomerFeatures, FeatureValue,
+    Features, Grade, ProfileError, ScalingError, ScorecardDefinition, ScorecardError, ScoringError, WoeError,
 };
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -45,24 +41,16 @@ fn check(features: Features, expected: Result<Expected, &str>) {
             assert_eq!(outcome.points_total, expected.points_total, "{features:?}");
             assert_eq!(outcome.score, expected.score, "{features:?}");
             assert_eq!(outcome.grade, expected.grade, "{features:?}");
-            let reasons: Vec<(&str, i32)> = outcome
-                .reasons
-                .iter()
-                .map(|reason| (reason.code.as_str(), reason.points_lost))
-                .collect();
+            let reasons: Vec<(&str, i32)> =
+                outcome.reasons.iter().map(|reason| (reason.code.as_str(), reason.points_lost)).collect();
             assert_eq!(reasons, expected.reasons, "{features:?}");
-            let lost: i64 = outcome
-                .characteristics
-                .iter()
-                .map(|scored| i64::from(scored.points_below_baseline))
-                .sum();
+            let lost: i64 = outcome.characteristics.iter().map(|scored| i64::from(scored.points_below_baseline)).sum();
             assert_eq!(scorecard.best_points_total() - outcome.points_total, lost);
         }
         (Err(error), Err(code)) => assert_eq!(error.code(), code, "{features:?}: {error}"),
-        (result, expected) => panic!(
-            "{features:?}: got {result:?}, expected {:?}",
-            expected.map(|expected| expected.score)
-        ),
+        (result, expected) => {
+            panic!("{features:?}: got {result:?}, expected {:?}", expected.map(|expected| expected.score))
+        }
     }
 }
 
@@ -79,15 +67,7 @@ fn with(base: Features, changes: &[(&str, Option<FeatureValue>)]) -> Features {
 
 #[test]
 fn scoring_cases() {
-    check(
-        best_customer(),
-        Ok(Expected {
-            points_total: 900,
-            score: 900,
-            grade: Grade::A,
-            reasons: &[],
-        }),
-    );
+    check(best_customer(), Ok(Expected { points_total: 900, score: 900, grade: Grade::A, reasons: &[] }));
     // Worst everywhere: 345 points, clamped to the 350 floor; only the four largest losses reported.
     check(
         worst_customer(),
@@ -100,16 +80,8 @@ fn scoring_cases() {
     );
     // One late bill: 30 points lost on arrears only.
     check(
-        with(
-            best_customer(),
-            &[("max_days_in_arrears", Some(number(12.0)))],
-        ),
-        Ok(Expected {
-            points_total: 870,
-            score: 870,
-            grade: Grade::A,
-            reasons: &[("R02", 30)],
-        }),
+        with(best_customer(), &[("max_days_in_arrears", Some(number(12.0)))]),
+        Ok(Expected { points_total: 870, score: 870, grade: Grade::A, reasons: &[("R02", 30)] }),
     );
     // Missing values fall into the missing bins; ties are reported in scorecard order.
     check(
@@ -167,17 +139,9 @@ fn scoring_cases() {
     check(
         with(
             best_customer(),
-            &[
-                ("meter_tamper_flags", Some(number(2.0))),
-                ("valve_closures_for_non_payment", Some(number(5.0))),
-            ],
+            &[("meter_tamper_flags", Some(number(2.0))), ("valve_closures_for_non_payment", Some(number(5.0)))],
         ),
-        Ok(Expected {
-            points_total: 650,
-            score: 650,
-            grade: Grade::C,
-            reasons: &[("R06", 150), ("R03", 100)],
-        }),
+        Ok(Expected { points_total: 650, score: 650, grade: Grade::C, reasons: &[("R06", 150), ("R03", 100)] }),
     );
 }
 
@@ -208,49 +172,18 @@ fn scoring_rejections() {
         map
     });
     let cases: Vec<(&str, Features, &str)> = vec![
-        (
-            "more features than characteristics",
-            too_many,
-            "too_many_features",
-        ),
+        ("more features than characteristics", too_many, "too_many_features"),
         (
             "misspelt feature",
-            with(
-                best_customer(),
-                &[
-                    ("tenure_months", None),
-                    ("tenure_month", Some(number(60.0))),
-                ],
-            ),
+            with(best_customer(), &[("tenure_months", None), ("tenure_month", Some(number(60.0)))]),
             "unknown_feature",
         ),
-        (
-            "NaN",
-            with(
-                best_customer(),
-                &[("tenure_months", Some(number(f64::NAN)))],
-            ),
-            "non_finite_feature",
-        ),
-        (
-            "infinity",
-            with(
-                best_customer(),
-                &[("tenure_months", Some(number(f64::INFINITY)))],
-            ),
-            "non_finite_feature",
-        ),
-        (
-            "missing without a missing bin",
-            with(best_customer(), &[("max_days_in_arrears", None)]),
-            "missing_feature",
-        ),
+        ("NaN", with(best_customer(), &[("tenure_months", Some(number(f64::NAN)))]), "non_finite_feature"),
+        ("infinity", with(best_customer(), &[("tenure_months", Some(number(f64::INFINITY)))]), "non_finite_feature"),
+        ("missing without a missing bin", with(best_customer(), &[("max_days_in_arrears", None)]), "missing_feature"),
         (
             "unlisted category",
-            with(
-                best_customer(),
-                &[("top_up_channel", Some(category("cheque")))],
-            ),
+            with(best_customer(), &[("top_up_channel", Some(category("cheque")))]),
             "no_bin_for_value",
         ),
         (
@@ -260,10 +193,7 @@ fn scoring_rejections() {
         ),
         (
             "category where ranges are expected",
-            with(
-                best_customer(),
-                &[("tenure_months", Some(category("long")))],
-            ),
+            with(best_customer(), &[("tenure_months", Some(category("long")))]),
             "no_bin_for_value",
         ),
     ];
@@ -276,17 +206,13 @@ fn scoring_rejections() {
 #[test]
 fn scoring_a_gap_between_ranges_is_rejected() {
     let mut definition = sample_definition();
-    definition.characteristics[4].bins = vec![
-        range(None, Some(12.0), "< 1 year", 90),
-        range(Some(24.0), None, ">= 2 years", 125),
-    ];
+    definition.characteristics[4].bins =
+        vec![range(None, Some(12.0), "< 1 year", 90), range(Some(24.0), None, ">= 2 years", 125)];
     let scorecard = risk::Scorecard::new(definition).unwrap();
     let features = with(best_customer(), &[("tenure_months", Some(number(18.0)))]);
     assert_eq!(
         scorecard.score(&features).unwrap_err(),
-        ScoringError::NoBinForValue {
-            feature: "tenure_months".to_owned()
-        }
+        ScoringError::NoBinForValue { feature: "tenure_months".to_owned() }
     );
 }
 
@@ -309,17 +235,8 @@ fn customer_features_struct_scores_like_the_map() {
     assert_eq!(outcome.points_total, 900 - 25);
 
     // A feature the scorecard does not read is rejected, not ignored.
-    let with_disputes = CustomerFeatures {
-        disputes: Some(0),
-        ..customer
-    };
-    assert_eq!(
-        sample_scorecard()
-            .score(&with_disputes.to_features())
-            .unwrap_err()
-            .code(),
-        "unknown_feature"
-    );
+    let with_disputes = CustomerFeatures { disputes: Some(0), ..customer };
+    assert_eq!(sample_scorecard().score(&with_disputes.to_features()).unwrap_err().code(), "unknown_feature");
 }
 
 /// Applies `change` to the sample definition and expects `code` from `Scorecard::new`.
@@ -336,36 +253,16 @@ fn check_definition(name: &str, change: impl FnOnce(&mut ScorecardDefinition), c
 fn scorecard_definition_rejections() {
     let long_name = "x".repeat(NAME_BYTES_MAX + 1);
     check_definition("bad scaling", |d| d.scaling.pdo = 0.0, "invalid_pdo");
-    check_definition(
-        "empty version",
-        |d| d.model_version.clear(),
-        "invalid_model_version",
-    );
-    check_definition(
-        "long version",
-        |d| d.model_version = long_name.clone(),
-        "invalid_model_version",
-    );
-    check_definition(
-        "thresholds out of order",
-        |d| d.grades.b_min_score = 760,
-        "invalid_grade_thresholds",
-    );
+    check_definition("empty version", |d| d.model_version.clear(), "invalid_model_version");
+    check_definition("long version", |d| d.model_version = long_name.clone(), "invalid_model_version");
+    check_definition("thresholds out of order", |d| d.grades.b_min_score = 760, "invalid_grade_thresholds");
     check_definition(
         "D at the band floor leaves no room for E",
         |d| d.grades.d_min_score = 350,
         "invalid_grade_thresholds",
     );
-    check_definition(
-        "A above the band ceiling",
-        |d| d.grades.a_min_score = 951,
-        "invalid_grade_thresholds",
-    );
-    check_definition(
-        "no characteristics",
-        |d| d.characteristics.clear(),
-        "characteristic_count_out_of_range",
-    );
+    check_definition("A above the band ceiling", |d| d.grades.a_min_score = 951, "invalid_grade_thresholds");
+    check_definition("no characteristics", |d| d.characteristics.clear(), "characteristic_count_out_of_range");
     check_definition(
         "too many characteristics",
         |d| {
@@ -382,16 +279,8 @@ fn scorecard_definition_rejections() {
         },
         "characteristic_count_out_of_range",
     );
-    check_definition(
-        "empty feature name",
-        |d| d.characteristics[2].feature.clear(),
-        "invalid_feature_name",
-    );
-    check_definition(
-        "long feature name",
-        |d| d.characteristics[2].feature = long_name.clone(),
-        "invalid_feature_name",
-    );
+    check_definition("empty feature name", |d| d.characteristics[2].feature.clear(), "invalid_feature_name");
+    check_definition("long feature name", |d| d.characteristics[2].feature = long_name.clone(), "invalid_feature_name");
     check_definition(
         "duplicate feature",
         |d| d.characteristics[2].feature = "tenure_months".to_owned(),
@@ -422,11 +311,7 @@ fn scorecard_definition_rejections() {
         |d| d.characteristics[1].reason_description = "x".repeat(DESCRIPTION_BYTES_MAX + 1),
         "invalid_reason_description",
     );
-    check_definition(
-        "no bins",
-        |d| d.characteristics[1].bins.clear(),
-        "bin_count_out_of_range",
-    );
+    check_definition("no bins", |d| d.characteristics[1].bins.clear(), "bin_count_out_of_range");
     check_definition(
         "too many bins",
         |d| {
@@ -439,16 +324,8 @@ fn scorecard_definition_rejections() {
         },
         "bin_count_out_of_range",
     );
-    check_definition(
-        "empty bin label",
-        |d| d.characteristics[1].bins[0].label.clear(),
-        "invalid_bin_label",
-    );
-    check_definition(
-        "points past limit",
-        |d| d.characteristics[1].bins[0].points = 100_001,
-        "bin_points_out_of_range",
-    );
+    check_definition("empty bin label", |d| d.characteristics[1].bins[0].label.clear(), "invalid_bin_label");
+    check_definition("points past limit", |d| d.characteristics[1].bins[0].points = 100_001, "bin_points_out_of_range");
     check_definition(
         "empty range",
         |d| d.characteristics[1].bins[1] = range(Some(30.0), Some(1.0), "backwards", 110),
@@ -484,11 +361,7 @@ fn scorecard_definition_rejections() {
         |d| d.characteristics[6].bins[2] = categories(&["counter_cash", "wechat"], "dup", 85),
         "overlapping_bins",
     );
-    check_definition(
-        "two missing bins",
-        |d| d.characteristics[0].bins.push(missing(10)),
-        "overlapping_bins",
-    );
+    check_definition("two missing bins", |d| d.characteristics[0].bins.push(missing(10)), "overlapping_bins");
 }
 
 #[test]
@@ -516,11 +389,7 @@ fn scorecard_limits_are_accepted_at_the_bound() {
     // Adjacent half-open ranges share an edge without overlapping.
     let touching = range(Some(1.0), Some(2.0), "b", 1);
     let mut definition = sample_definition();
-    definition.characteristics[5].bins = vec![
-        range(None, Some(1.0), "a", 1),
-        touching,
-        range(Some(2.0), None, "c", 1),
-    ];
+    definition.characteristics[5].bins = vec![range(None, Some(1.0), "a", 1), touching, range(Some(2.0), None, "c", 1)];
     assert!(risk::Scorecard::new(definition).is_ok());
 }
 
@@ -550,12 +419,8 @@ fn credit_limit_per_grade_rounds_down_to_the_fen() {
 
 #[test]
 fn round_down_to_fen_truncates() {
-    let cases = [
-        (dec!(1.009), dec!(1.00)),
-        (dec!(1.999), dec!(1.99)),
-        (dec!(2), dec!(2.00)),
-        (dec!(0.005), dec!(0.00)),
-    ];
+    let cases =
+        [(dec!(1.009), dec!(1.00)), (dec!(1.999), dec!(1.99)), (dec!(2), dec!(2.00)), (dec!(0.005), dec!(0.00))];
     for (input, expected) in cases {
         let rounded = round_down_to_fen(input);
         assert_eq!(rounded, expected, "{input}");
@@ -576,47 +441,19 @@ fn credit_limit_rejections() {
         assert_eq!(error.code(), code, "{spend}");
     }
     // Negative zero is zero.
-    assert_eq!(
-        policy.credit_limit_cny(Grade::A, -Decimal::ZERO).unwrap(),
-        dec!(0.00)
-    );
+    assert_eq!(policy.credit_limit_cny(Grade::A, -Decimal::ZERO).unwrap(), dec!(0.00));
 
     let valid = sample_policy().config();
     let policy_cases = [
+        (CreditLimitPolicyConfig { multiple_grade_a: dec!(-1), ..valid }, "invalid_credit_limit_multiple"),
         (
-            CreditLimitPolicyConfig {
-                multiple_grade_a: dec!(-1),
-                ..valid
-            },
+            CreditLimitPolicyConfig { multiple_grade_a: CREDIT_LIMIT_MULTIPLE_MAX + dec!(0.0001), ..valid },
             "invalid_credit_limit_multiple",
         ),
+        (CreditLimitPolicyConfig { multiple_grade_b: dec!(1.00001), ..valid }, "invalid_credit_limit_multiple"),
+        (CreditLimitPolicyConfig { multiple_grade_b: dec!(4), ..valid }, "credit_limit_multiples_not_monotonic"),
         (
-            CreditLimitPolicyConfig {
-                multiple_grade_a: CREDIT_LIMIT_MULTIPLE_MAX + dec!(0.0001),
-                ..valid
-            },
-            "invalid_credit_limit_multiple",
-        ),
-        (
-            CreditLimitPolicyConfig {
-                multiple_grade_b: dec!(1.00001),
-                ..valid
-            },
-            "invalid_credit_limit_multiple",
-        ),
-        (
-            CreditLimitPolicyConfig {
-                multiple_grade_b: dec!(4),
-                ..valid
-            },
-            "credit_limit_multiples_not_monotonic",
-        ),
-        (
-            CreditLimitPolicyConfig {
-                multiple_grade_d: dec!(0.5),
-                multiple_grade_e: dec!(0.5),
-                ..valid
-            },
+            CreditLimitPolicyConfig { multiple_grade_d: dec!(0.5), multiple_grade_e: dec!(0.5), ..valid },
             "lowest_grade_granted_credit",
         ),
     ];
@@ -639,10 +476,7 @@ fn credit_profile_ties_score_grade_reasons_and_limit() {
     let profile = credit_profile(
         &sample_scorecard(),
         &sample_policy(),
-        &with(
-            best_customer(),
-            &[("max_days_in_arrears", Some(number(12.0)))],
-        ),
+        &with(best_customer(), &[("max_days_in_arrears", Some(number(12.0)))]),
         dec!(180.50),
         1_750_000_000_000,
     )
@@ -653,42 +487,20 @@ fn credit_profile_ties_score_grade_reasons_and_limit() {
     assert_eq!(profile.grade, Grade::A);
     assert_eq!(profile.reasons.len(), 1);
     assert_eq!(profile.reasons[0].code, "R02");
-    assert_eq!(
-        profile.reasons[0].description,
-        "Bills have been long in arrears"
-    );
+    assert_eq!(profile.reasons[0].description, "Bills have been long in arrears");
     assert_eq!(profile.reasons[0].feature, "max_days_in_arrears");
     assert_eq!(profile.reasons[0].points_lost, 30);
     assert_eq!(profile.credit_limit_cny, dec!(541.50));
 
-    let worst = credit_profile(
-        &sample_scorecard(),
-        &sample_policy(),
-        &worst_customer(),
-        dec!(180.50),
-        0,
-    )
-    .unwrap();
+    let worst = credit_profile(&sample_scorecard(), &sample_policy(), &worst_customer(), dec!(180.50), 0).unwrap();
     assert_eq!(worst.grade, Grade::E);
     assert_eq!(worst.credit_limit_cny, dec!(0.00));
 
-    let scoring_error = credit_profile(
-        &sample_scorecard(),
-        &sample_policy(),
-        &features(&[("unknown", number(1.0))]),
-        dec!(1),
-        0,
-    )
-    .unwrap_err();
+    let scoring_error =
+        credit_profile(&sample_scorecard(), &sample_policy(), &features(&[("unknown", number(1.0))]), dec!(1), 0)
+            .unwrap_err();
     assert_eq!(scoring_error.code(), "unknown_feature");
-    let limit_error = credit_profile(
-        &sample_scorecard(),
-        &sample_policy(),
-        &best_customer(),
-        dec!(-1),
-        0,
-    )
-    .unwrap_err();
+    let limit_error = credit_profile(&sample_scorecard(), &sample_policy(), &best_customer(), dec!(-1), 0).unwrap_err();
     assert_eq!(limit_error.code(), "negative_spend");
     assert!(matches!(limit_error, ProfileError::CreditLimit(_)));
 }
@@ -698,19 +510,14 @@ fn every_error_code() -> Vec<&'static str> {
     let feature = || "f".to_owned();
     let woe = [
         WoeError::NoBins,
-        WoeError::TooManyBins {
-            count: BINS_MAX + 1,
-            limit: BINS_MAX,
-        },
+        WoeError::TooManyBins { count: BINS_MAX + 1, limit: BINS_MAX },
         WoeError::EmptyBin { index: 0 },
         WoeError::NoBadOutcomes,
         WoeError::NoGoodOutcomes,
         WoeError::NoObservations,
         WoeError::TooManyObservations { limit: 1 },
         WoeError::NonFiniteValue { index: 0 },
-        WoeError::InvalidFineBinCount {
-            value: FINE_BIN_COUNT_MAX + 1,
-        },
+        WoeError::InvalidFineBinCount { value: FINE_BIN_COUNT_MAX + 1 },
         WoeError::InvalidMinBinShare { basis_points: 1 },
     ];
     let scaling = [
@@ -729,14 +536,9 @@ fn every_error_code() -> Vec<&'static str> {
         ScorecardError::InvalidFeatureName { index: 0 },
         ScorecardError::DuplicateFeature { feature: feature() },
         ScorecardError::InvalidReasonCode { feature: feature() },
-        ScorecardError::DuplicateReasonCode {
-            reason_code: feature(),
-        },
+        ScorecardError::DuplicateReasonCode { reason_code: feature() },
         ScorecardError::InvalidReasonDescription { feature: feature() },
-        ScorecardError::BinCountOutOfRange {
-            feature: feature(),
-            count: 0,
-        },
+        ScorecardError::BinCountOutOfRange { feature: feature(), count: 0 },
         ScorecardError::InvalidBinLabel { feature: feature() },
         ScorecardError::BinPointsOutOfRange { feature: feature() },
         ScorecardError::InvalidNumericRange { feature: feature() },
@@ -752,10 +554,7 @@ fn every_error_code() -> Vec<&'static str> {
     ];
     let credit_limit = [
         CreditLimitError::InvalidMultiple { grade: Grade::A },
-        CreditLimitError::MultiplesNotMonotonic {
-            better: Grade::A,
-            worse: Grade::B,
-        },
+        CreditLimitError::MultiplesNotMonotonic { better: Grade::A, worse: Grade::B },
         CreditLimitError::LowestGradeGrantedCredit,
         CreditLimitError::NegativeSpend,
         CreditLimitError::SpendTooLarge,
@@ -777,15 +576,8 @@ fn error_codes_are_unique_snake_case() {
     let unique: BTreeSet<&str> = codes.iter().copied().collect();
     assert_eq!(unique.len(), codes.len(), "{codes:?}");
     for code in codes {
-        assert!(
-            code.bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte == b'_'),
-            "{code}"
-        );
+        assert!(code.bytes().all(|byte| byte.is_ascii_lowercase() || byte == b'_'), "{code}");
     }
     // Wrapped errors keep the inner code.
-    assert_eq!(
-        ScorecardError::Scaling(ScalingError::InvalidPdo).code(),
-        "invalid_pdo"
-    );
+    assert_eq!(ScorecardError::Scaling(ScalingError::InvalidPdo).code(), "invalid_pdo");
 }

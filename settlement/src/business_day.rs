@@ -56,8 +56,7 @@ impl BusinessDay {
         if !(BUSINESS_DAY_YEAR_MIN..=BUSINESS_DAY_YEAR_MAX).contains(&year) {
             return Err(BusinessDayError::YearOutOfRange { year });
         }
-        let month_has_day =
-            (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
+        let month_has_day = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
         if !month_has_day {
             return Err(BusinessDayError::NotACalendarDate { year, month, day });
         }
@@ -116,21 +115,13 @@ impl BusinessDay {
 
     /// Days from 1970-01-01 to this date (both read as civil dates, whatever the time zone).
     fn days_since_unix_epoch(self) -> i64 {
-        days_from_civil(
-            i64::from(self.year),
-            i64::from(self.month),
-            i64::from(self.day),
-        )
+        days_from_civil(i64::from(self.year), i64::from(self.month), i64::from(self.day))
     }
 }
 
 impl fmt::Display for BusinessDay {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            formatter,
-            "{:04}-{:02}-{:02}",
-            self.year, self.month, self.day
-        )
+        write!(formatter, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
     }
 }
 
@@ -162,9 +153,7 @@ impl From<BusinessDay> for String {
 /// [`BUSINESS_DAY_YEAR_MIN`]`..=`[`BUSINESS_DAY_YEAR_MAX`], rather than inventing a date for them.
 pub fn business_day_of(unix_seconds: i64) -> Result<BusinessDay, BusinessDayError> {
     let out_of_range = BusinessDayError::TimestampOutOfRange { unix_seconds };
-    let beijing_seconds = unix_seconds
-        .checked_add(BEIJING_UTC_OFFSET_SECONDS)
-        .ok_or(out_of_range.clone())?;
+    let beijing_seconds = unix_seconds.checked_add(BEIJING_UTC_OFFSET_SECONDS).ok_or(out_of_range.clone())?;
     // Flooring division: an instant before the epoch still lands on the day it lies in.
     let days_since_unix_epoch = beijing_seconds.div_euclid(SECONDS_PER_DAY);
     let first_day = days_from_civil(i64::from(BUSINESS_DAY_YEAR_MIN), 1, 1);
@@ -223,16 +212,11 @@ fn civil_from_days(days_since_unix_epoch: i64) -> (i64, i64, i64) {
     let days = days_since_unix_epoch + DAYS_FROM_ERA_START_TO_UNIX_EPOCH;
     let era = days.div_euclid(DAYS_PER_ERA);
     let day_of_era = days - era * DAYS_PER_ERA; // 0..=146096
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -295,9 +279,7 @@ mod tests {
     #[test]
     fn business_day_of_table() {
         fn check(unix_seconds: i64, expected: Result<&str, &str>) {
-            let actual = business_day_of(unix_seconds)
-                .map(|day| day.to_string())
-                .map_err(|error| error.code());
+            let actual = business_day_of(unix_seconds).map(|day| day.to_string()).map_err(|error| error.code());
             let expected = expected.map(str::to_string);
             assert_eq!(actual, expected, "unix time {unix_seconds}");
         }
@@ -333,27 +315,11 @@ mod tests {
     fn day_bounds_table() {
         fn check(day_text: &str, expected_start: i64) {
             let bounds = day_bounds_utc(day(day_text));
-            assert_eq!(
-                bounds,
-                (expected_start, expected_start + SECONDS_PER_DAY),
-                "{day_text}"
-            );
-            assert_eq!(
-                business_day_of(bounds.0).map(|day| day.to_string()),
-                Ok(day_text.to_string())
-            );
-            assert_eq!(
-                business_day_of(bounds.1 - 1).map(|day| day.to_string()),
-                Ok(day_text.to_string())
-            );
-            assert_ne!(
-                business_day_of(bounds.1).map(|day| day.to_string()),
-                Ok(day_text.to_string())
-            );
-            assert_ne!(
-                business_day_of(bounds.0 - 1).map(|day| day.to_string()),
-                Ok(day_text.to_string())
-            );
+            assert_eq!(bounds, (expected_start, expected_start + SECONDS_PER_DAY), "{day_text}");
+            assert_eq!(business_day_of(bounds.0).map(|day| day.to_string()), Ok(day_text.to_string()));
+            assert_eq!(business_day_of(bounds.1 - 1).map(|day| day.to_string()), Ok(day_text.to_string()));
+            assert_ne!(business_day_of(bounds.1).map(|day| day.to_string()), Ok(day_text.to_string()));
+            assert_ne!(business_day_of(bounds.0 - 1).map(|day| day.to_string()), Ok(day_text.to_string()));
         }
         check("1970-01-01", -28_800);
         check("2024-01-01", 1_704_038_400);
@@ -376,9 +342,8 @@ mod tests {
     #[test]
     fn parse_table() {
         fn check(text: &str, expected: Result<(u16, u8, u8), &str>) {
-            let actual = BusinessDay::parse(text)
-                .map(|day| (day.year(), day.month(), day.day()))
-                .map_err(|error| error.code());
+            let actual =
+                BusinessDay::parse(text).map(|day| (day.year(), day.month(), day.day())).map_err(|error| error.code());
             assert_eq!(actual, expected, "{text:?}");
             if let Ok(parsed) = BusinessDay::parse(text) {
                 assert_eq!(parsed.to_string(), text, "written back the same");
@@ -417,15 +382,9 @@ mod tests {
     #[test]
     fn new_and_conversions() {
         assert_eq!(BusinessDay::new(2024, 2, 29), Ok(day("2024-02-29")));
-        assert_eq!(
-            BusinessDay::new(10_000, 1, 1).map_err(|error| error.code()),
-            Err("business_day_out_of_range")
-        );
+        assert_eq!(BusinessDay::new(10_000, 1, 1).map_err(|error| error.code()), Err("business_day_out_of_range"));
         assert_eq!("2024-02-29".parse::<BusinessDay>(), Ok(day("2024-02-29")));
-        assert_eq!(
-            BusinessDay::try_from("2024-02-29".to_string()),
-            Ok(day("2024-02-29"))
-        );
+        assert_eq!(BusinessDay::try_from("2024-02-29".to_string()), Ok(day("2024-02-29")));
         assert_eq!(String::from(day("2024-02-29")), "2024-02-29");
         assert!(day("2023-12-31") < day("2024-01-01"));
         assert!(day("2024-01-31") < day("2024-02-01"));
@@ -434,15 +393,10 @@ mod tests {
     #[test]
     fn deserializes_through_validation() {
         use serde::de::{value::Error as DeError, IntoDeserializer};
-        let parsed: Result<BusinessDay, DeError> =
-            BusinessDay::deserialize("2024-02-29".into_deserializer());
+        let parsed: Result<BusinessDay, DeError> = BusinessDay::deserialize("2024-02-29".into_deserializer());
         assert_eq!(parsed.ok(), Some(day("2024-02-29")));
-        let refused: Result<BusinessDay, DeError> =
-            BusinessDay::deserialize("2023-02-29".into_deserializer());
-        let message = refused
-            .err()
-            .map(|error| error.to_string())
-            .unwrap_or_default();
+        let refused: Result<BusinessDay, DeError> = BusinessDay::deserialize("2023-02-29".into_deserializer());
+        let message = refused.err().map(|error| error.to_string()).unwrap_or_default();
         assert_eq!(message, "2023-02-29 is not a date");
     }
 
@@ -451,18 +405,10 @@ mod tests {
         fn check(error: BusinessDayError, expected: &str) {
             assert_eq!(error.to_string(), expected);
         }
+        check(BusinessDayError::Malformed, "a business day is written YYYY-MM-DD");
+        check(BusinessDayError::YearOutOfRange { year: 1969 }, "year 1969 is outside 1970 to 9999");
         check(
-            BusinessDayError::Malformed,
-            "a business day is written YYYY-MM-DD",
-        );
-        check(
-            BusinessDayError::YearOutOfRange { year: 1969 },
-            "year 1969 is outside 1970 to 9999",
-        );
-        check(
-            BusinessDayError::TimestampOutOfRange {
-                unix_seconds: -28_801,
-            },
+            BusinessDayError::TimestampOutOfRange { unix_seconds: -28_801 },
             "unix time -28801 is not within a business day from 1970 to 9999",
         );
     }
@@ -476,10 +422,7 @@ mod tests {
         loop {
             let expected = (i64::from(year), i64::from(month), i64::from(day_of_month));
             assert_eq!(civil_from_days(days_since_unix_epoch), expected);
-            assert_eq!(
-                days_from_civil(expected.0, expected.1, expected.2),
-                days_since_unix_epoch
-            );
+            assert_eq!(days_from_civil(expected.0, expected.1, expected.2), days_since_unix_epoch);
             if (year, month, day_of_month) == (BUSINESS_DAY_YEAR_MAX, 12, 31) {
                 break;
             }

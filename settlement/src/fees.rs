@@ -16,8 +16,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{
-    check_non_negative_amount, check_positive_amount, round_half_up_to_fen, with_fen_scale,
-    AmountProblem,
+    check_non_negative_amount, check_positive_amount, round_half_up_to_fen, with_fen_scale, AmountProblem,
 };
 
 /// Highest fee rate accepted: 30 %. Channels charge well under 1 %; anything near the bound is a
@@ -131,13 +130,9 @@ pub enum PaymentStateProblem {
 impl std::fmt::Display for PaymentStateProblem {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str(match self {
-            PaymentStateProblem::FeeAboveMaximumRate => {
-                "the fee is more than the maximum fee rate could charge"
-            }
+            PaymentStateProblem::FeeAboveMaximumRate => "the fee is more than the maximum fee rate could charge",
             PaymentStateProblem::RefundedMoreThanPaid => "more has been refunded than was paid",
-            PaymentStateProblem::ReturnedMoreFeeThanCharged => {
-                "more fee has been returned than was charged"
-            }
+            PaymentStateProblem::ReturnedMoreFeeThanCharged => "more fee has been returned than was charged",
         })
     }
 }
@@ -160,10 +155,7 @@ impl std::fmt::Display for PaymentStateProblem {
 /// * `inconsistent_payment_state`: the fee is more than [`FEE_RATE_MAX`] could charge, more was
 ///   refunded than paid, or more fee returned than charged.
 /// * `refund_exceeds_payment`: the refund is more than is left to refund.
-pub fn fee_to_return(
-    state: &PaymentRefundState,
-    refund_amount: Decimal,
-) -> Result<Decimal, FeeError> {
+pub fn fee_to_return(state: &PaymentRefundState, refund_amount: Decimal) -> Result<Decimal, FeeError> {
     check_state(state)?;
     check_positive_amount(refund_amount).map_err(|problem| FeeError::InvalidAmount {
         field: "refund_amount",
@@ -172,10 +164,7 @@ pub fn fee_to_return(
     })?;
     let refundable = state.refundable();
     if refund_amount > refundable {
-        return Err(FeeError::RefundExceedsPayment {
-            refund_amount,
-            refundable: with_fen_scale(refundable),
-        });
+        return Err(FeeError::RefundExceedsPayment { refund_amount, refundable: with_fen_scale(refundable) });
     }
 
     let refunded_after = state.refunded_before + refund_amount;
@@ -197,27 +186,16 @@ pub fn fee_to_return(
 
 fn check_state(state: &PaymentRefundState) -> Result<(), FeeError> {
     let invalid = |field: &'static str, amount: Decimal| {
-        move |problem: AmountProblem| FeeError::InvalidAmount {
-            field,
-            amount,
-            problem,
-        }
+        move |problem: AmountProblem| FeeError::InvalidAmount { field, amount, problem }
     };
-    check_positive_amount(state.payment_amount)
-        .map_err(invalid("payment_amount", state.payment_amount))?;
-    check_non_negative_amount(state.payment_fee)
-        .map_err(invalid("payment_fee", state.payment_fee))?;
-    check_non_negative_amount(state.refunded_before)
-        .map_err(invalid("refunded_before", state.refunded_before))?;
+    check_positive_amount(state.payment_amount).map_err(invalid("payment_amount", state.payment_amount))?;
+    check_non_negative_amount(state.payment_fee).map_err(invalid("payment_fee", state.payment_fee))?;
+    check_non_negative_amount(state.refunded_before).map_err(invalid("refunded_before", state.refunded_before))?;
     check_non_negative_amount(state.fee_returned_before)
         .map_err(invalid("fee_returned_before", state.fee_returned_before))?;
 
-    let inconsistent = |problem: PaymentStateProblem| {
-        Err(FeeError::InconsistentPaymentState {
-            state: *state,
-            problem,
-        })
-    };
+    let inconsistent =
+        |problem: PaymentStateProblem| Err(FeeError::InconsistentPaymentState { state: *state, problem });
     if state.payment_fee > round_half_up_to_fen(state.payment_amount * FEE_RATE_MAX) {
         return inconsistent(PaymentStateProblem::FeeAboveMaximumRate);
     }
@@ -302,9 +280,7 @@ mod tests {
     #[test]
     fn fee_rate_validation() {
         fn check(fee_rate: Decimal, expected: Result<(), &str>) {
-            let actual = FeeRate::new(fee_rate)
-                .map(|_| ())
-                .map_err(|error| error.code());
+            let actual = FeeRate::new(fee_rate).map(|_| ()).map_err(|error| error.code());
             assert_eq!(actual, expected, "fee rate {fee_rate}");
         }
         check(dec!(0), Ok(()));
@@ -330,19 +306,15 @@ mod tests {
         let parsed: Result<FeeRate, DeError> = parsed;
         assert_eq!(parsed.ok(), Some(rate(dec!(0.006))));
         let refused: Result<FeeRate, DeError> = FeeRate::deserialize("0.6".into_deserializer());
-        let message = refused
-            .err()
-            .map(|error| error.to_string())
-            .unwrap_or_default();
+        let message = refused.err().map(|error| error.to_string()).unwrap_or_default();
         assert!(message.contains("invalid fee rate 0.6"), "{message}");
     }
 
     #[test]
     fn fee_for_payment_table() {
         fn check(amount: Decimal, fee_rate: Decimal, expected: Result<&str, &str>) {
-            let actual = fee_for_payment(amount, rate(fee_rate))
-                .map(|fee| fee.to_string())
-                .map_err(|error| error.code());
+            let actual =
+                fee_for_payment(amount, rate(fee_rate)).map(|fee| fee.to_string()).map_err(|error| error.code());
             let expected = expected.map(str::to_string);
             assert_eq!(actual, expected, "{amount} at {fee_rate}");
         }
@@ -364,12 +336,7 @@ mod tests {
         check(dec!(9.905), dec!(0.006), Err("invalid_amount"));
     }
 
-    fn state(
-        amount: Decimal,
-        fee: Decimal,
-        refunded: Decimal,
-        returned: Decimal,
-    ) -> PaymentRefundState {
+    fn state(amount: Decimal, fee: Decimal, refunded: Decimal, returned: Decimal) -> PaymentRefundState {
         PaymentRefundState {
             payment_amount: amount,
             payment_fee: fee,
@@ -387,9 +354,7 @@ mod tests {
                 payment.map(|text| text.parse::<Decimal>().expect("test amounts are decimals"));
             let state = state(amount, fee, refunded, returned);
             let refund_amount: Decimal = refund_amount.parse().expect("test amounts are decimals");
-            let actual = fee_to_return(&state, refund_amount)
-                .map(|fee| fee.to_string())
-                .map_err(|error| error.code());
+            let actual = fee_to_return(&state, refund_amount).map(|fee| fee.to_string()).map_err(|error| error.code());
             let expected = expected.map(str::to_string);
             assert_eq!(actual, expected, "refund {refund_amount} on {state:?}");
         }
@@ -417,22 +382,14 @@ mod tests {
         check(["1.00", "0.10", "0.10", "0.05"], "0.10", Ok("0.00"));
         check(["1.00", "0.10", "0.20", "0.05"], "0.80", Ok("0.05"));
         // The largest amounts.
-        check(
-            ["10000000.00", "3000000.00", "0", "0"],
-            "10000000.00",
-            Ok("3000000.00"),
-        );
+        check(["10000000.00", "3000000.00", "0", "0"], "10000000.00", Ok("3000000.00"));
         check(["10000000.00", "60000.00", "0", "0"], "0.01", Ok("0.00"));
         // The fee may be up to what 30 % charges: 9.90 × 0.3 = 2.97.
         check(["9.90", "2.97", "0", "0"], "1", Ok("0.30"));
 
         // invalid_amount, for each field and problem.
         check(["0", "0", "0", "0"], "0.01", Err("invalid_amount"));
-        check(
-            ["10000000.01", "0", "0", "0"],
-            "0.01",
-            Err("invalid_amount"),
-        );
+        check(["10000000.01", "0", "0", "0"], "0.01", Err("invalid_amount"));
         check(["9.90", "-0.06", "0", "0"], "1", Err("invalid_amount"));
         check(["9.90", "0.059", "0", "0"], "1", Err("invalid_amount"));
         check(["9.90", "0.06", "-1", "0"], "1", Err("invalid_amount"));
@@ -442,44 +399,16 @@ mod tests {
         check(["9.90", "0.06", "0", "0"], "0", Err("invalid_amount"));
         check(["9.90", "0.06", "0", "0"], "-1", Err("invalid_amount"));
         check(["9.90", "0.06", "0", "0"], "0.015", Err("invalid_amount"));
-        check(
-            ["9.90", "0.06", "0", "0"],
-            "10000000.01",
-            Err("invalid_amount"),
-        );
+        check(["9.90", "0.06", "0", "0"], "10000000.01", Err("invalid_amount"));
         // inconsistent_payment_state: a fee past 30 %, more refunded than paid, more returned
         // than charged.
-        check(
-            ["9.90", "2.98", "0", "0"],
-            "1",
-            Err("inconsistent_payment_state"),
-        );
-        check(
-            ["9.90", "0.06", "9.91", "0.06"],
-            "1",
-            Err("inconsistent_payment_state"),
-        );
-        check(
-            ["9.90", "0.06", "1", "0.07"],
-            "1",
-            Err("inconsistent_payment_state"),
-        );
+        check(["9.90", "2.98", "0", "0"], "1", Err("inconsistent_payment_state"));
+        check(["9.90", "0.06", "9.91", "0.06"], "1", Err("inconsistent_payment_state"));
+        check(["9.90", "0.06", "1", "0.07"], "1", Err("inconsistent_payment_state"));
         // refund_exceeds_payment.
-        check(
-            ["9.90", "0.06", "0", "0"],
-            "9.91",
-            Err("refund_exceeds_payment"),
-        );
-        check(
-            ["9.90", "0.06", "5", "0.03"],
-            "4.91",
-            Err("refund_exceeds_payment"),
-        );
-        check(
-            ["9.90", "0.06", "9.90", "0.06"],
-            "0.01",
-            Err("refund_exceeds_payment"),
-        );
+        check(["9.90", "0.06", "0", "0"], "9.91", Err("refund_exceeds_payment"));
+        check(["9.90", "0.06", "5", "0.03"], "4.91", Err("refund_exceeds_payment"));
+        check(["9.90", "0.06", "9.90", "0.06"], "0.01", Err("refund_exceeds_payment"));
     }
 
     #[test]
@@ -501,8 +430,7 @@ mod tests {
             "invalid fee rate 0.6: must be from 0 to 0.3 with at most 6 decimal places",
         );
         check(
-            fee_to_return(&state(dec!(1), dec!(0.01), dec!(2), dec!(0)), dec!(1))
-                .expect_err("refunded too much"),
+            fee_to_return(&state(dec!(1), dec!(0.01), dec!(2), dec!(0)), dec!(1)).expect_err("refunded too much"),
             "inconsistent payment state: more has been refunded than was paid",
         );
     }

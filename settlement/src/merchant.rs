@@ -197,23 +197,17 @@ impl SettlementLine {
     /// `deficit_brought_forward` is a non-negative amount of at most [`DEFICIT_YUAN_MAX`]
     /// (`invalid_amount` otherwise): the [`Payout::deficit_carried_forward`] of the previous day.
     pub fn payout(&self, deficit_brought_forward: Decimal) -> Result<Payout, MerchantDayError> {
-        check_non_negative_amount_up_to(deficit_brought_forward, DEFICIT_YUAN_MAX).map_err(
-            |problem| MerchantDayError::InvalidAmount {
+        check_non_negative_amount_up_to(deficit_brought_forward, DEFICIT_YUAN_MAX).map_err(|problem| {
+            MerchantDayError::InvalidAmount {
                 field: "deficit_brought_forward",
                 amount: deficit_brought_forward,
                 problem,
-            },
-        )?;
+            }
+        })?;
         let available = self.net - deficit_brought_forward;
-        let (payout, deficit_carried_forward) = if available >= Decimal::ZERO {
-            (available, Decimal::ZERO)
-        } else {
-            (Decimal::ZERO, -available)
-        };
-        Ok(Payout {
-            payout: with_fen_scale(payout),
-            deficit_carried_forward: with_fen_scale(deficit_carried_forward),
-        })
+        let (payout, deficit_carried_forward) =
+            if available >= Decimal::ZERO { (available, Decimal::ZERO) } else { (Decimal::ZERO, -available) };
+        Ok(Payout { payout: with_fen_scale(payout), deficit_carried_forward: with_fen_scale(deficit_carried_forward) })
     }
 }
 
@@ -258,8 +252,7 @@ pub fn settle_merchant_day(
     earlier_payments: &[EarlierPayment],
 ) -> Result<SettlementLine, MerchantDayError> {
     let (day_start, day_end) = day_bounds_utc(day);
-    let within_day =
-        |at_unix_seconds: i64| day_start <= at_unix_seconds && at_unix_seconds < day_end;
+    let within_day = |at_unix_seconds: i64| day_start <= at_unix_seconds && at_unix_seconds < day_end;
 
     // Every payment a refund may refer to, as it stands before the next refund.
     struct RefundablePayment {
@@ -278,12 +271,8 @@ pub fn settle_merchant_day(
                 day,
             });
         }
-        let fee = fee_for_payment(payment.amount, input.fee_rate).map_err(|reason| {
-            MerchantDayError::Payment {
-                payment_id: payment.payment_id,
-                reason,
-            }
-        })?;
+        let fee = fee_for_payment(payment.amount, input.fee_rate)
+            .map_err(|reason| MerchantDayError::Payment { payment_id: payment.payment_id, reason })?;
         let amount = with_fen_scale(payment.amount);
         let previous = refundable_payments.insert(
             payment.payment_id,
@@ -293,15 +282,9 @@ pub fn settle_merchant_day(
             },
         );
         if previous.is_some() {
-            return Err(MerchantDayError::DuplicatePayment {
-                payment_id: payment.payment_id,
-            });
+            return Err(MerchantDayError::DuplicatePayment { payment_id: payment.payment_id });
         }
-        payment_fee_lines.push(PaymentFeeLine {
-            payment_id: payment.payment_id,
-            amount,
-            fee,
-        });
+        payment_fee_lines.push(PaymentFeeLine { payment_id: payment.payment_id, amount, fee });
     }
 
     for earlier in earlier_payments {
@@ -314,15 +297,10 @@ pub fn settle_merchant_day(
         }
         let previous = refundable_payments.insert(
             earlier.payment_id,
-            RefundablePayment {
-                state: earlier.state_at_day_start,
-                paid_at_unix_seconds: earlier.paid_at_unix_seconds,
-            },
+            RefundablePayment { state: earlier.state_at_day_start, paid_at_unix_seconds: earlier.paid_at_unix_seconds },
         );
         if previous.is_some() {
-            return Err(MerchantDayError::DuplicatePayment {
-                payment_id: earlier.payment_id,
-            });
+            return Err(MerchantDayError::DuplicatePayment { payment_id: earlier.payment_id });
         }
     }
 
@@ -334,9 +312,7 @@ pub fn settle_merchant_day(
     let mut refund_fee_lines = Vec::with_capacity(refunds_in_order.len());
     for refund in refunds_in_order {
         if !refund_ids_seen.insert(refund.refund_id) {
-            return Err(MerchantDayError::DuplicateRefund {
-                refund_id: refund.refund_id,
-            });
+            return Err(MerchantDayError::DuplicateRefund { refund_id: refund.refund_id });
         }
         if !within_day(refund.at_unix_seconds) {
             return Err(MerchantDayError::RefundOutsideDay {
@@ -345,24 +321,17 @@ pub fn settle_merchant_day(
                 day,
             });
         }
-        let payment = refundable_payments.get_mut(&refund.payment_id).ok_or(
-            MerchantDayError::UnknownPayment {
-                refund_id: refund.refund_id,
-                payment_id: refund.payment_id,
-            },
-        )?;
+        let payment = refundable_payments
+            .get_mut(&refund.payment_id)
+            .ok_or(MerchantDayError::UnknownPayment { refund_id: refund.refund_id, payment_id: refund.payment_id })?;
         if refund.at_unix_seconds < payment.paid_at_unix_seconds {
             return Err(MerchantDayError::RefundBeforePayment {
                 refund_id: refund.refund_id,
                 payment_id: refund.payment_id,
             });
         }
-        let fee_returned = fee_to_return(&payment.state, refund.amount).map_err(|reason| {
-            MerchantDayError::Refund {
-                refund_id: refund.refund_id,
-                reason,
-            }
-        })?;
+        let fee_returned = fee_to_return(&payment.state, refund.amount)
+            .map_err(|reason| MerchantDayError::Refund { refund_id: refund.refund_id, reason })?;
         let state_before = payment.state;
         payment.state = PaymentRefundState {
             payment_amount: with_fen_scale(state_before.payment_amount),
@@ -431,9 +400,7 @@ pub enum MerchantDayError {
         problem: AmountProblem,
     },
     /// Code `line_outside_day`.
-    #[error(
-        "payment {payment_id} at unix time {at_unix_seconds} is not within business day {day}"
-    )]
+    #[error("payment {payment_id} at unix time {at_unix_seconds} is not within business day {day}")]
     PaymentOutsideDay {
         /// The payment.
         payment_id: Uuid,
@@ -500,12 +467,11 @@ impl MerchantDayError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            MerchantDayError::Payment { reason, .. } | MerchantDayError::Refund { reason, .. } => {
-                reason.code()
-            }
+            MerchantDayError::Payment { reason, .. } | MerchantDayError::Refund { reason, .. } => reason.code(),
             MerchantDayError::InvalidAmount { .. } => "invalid_amount",
-            MerchantDayError::PaymentOutsideDay { .. }
-            | MerchantDayError::RefundOutsideDay { .. } => "line_outside_day",
+            MerchantDayError::PaymentOutsideDay { .. } | MerchantDayError::RefundOutsideDay { .. } => {
+                "line_outside_day"
+            }
             MerchantDayError::EarlierPaymentNotBeforeDay { .. } => "earlier_payment_not_before_day",
             MerchantDayError::DuplicatePayment { .. } => "duplicate_payment",
             MerchantDayError::DuplicateRefund { .. } => "duplicate_refund",
@@ -535,25 +501,11 @@ mod tests {
     }
 
     fn payment(number: u128, amount: Decimal, at_unix_seconds: i64) -> PaymentLine {
-        PaymentLine {
-            payment_id: id(number),
-            amount,
-            at_unix_seconds,
-        }
+        PaymentLine { payment_id: id(number), amount, at_unix_seconds }
     }
 
-    fn refund(
-        number: u128,
-        payment_number: u128,
-        amount: Decimal,
-        at_unix_seconds: i64,
-    ) -> RefundLine {
-        RefundLine {
-            refund_id: id(number),
-            payment_id: id(payment_number),
-            amount,
-            at_unix_seconds,
-        }
+    fn refund(number: u128, payment_number: u128, amount: Decimal, at_unix_seconds: i64) -> RefundLine {
+        RefundLine { refund_id: id(number), payment_id: id(payment_number), amount, at_unix_seconds }
     }
 
     fn earlier(number: u128, state: [Decimal; 4]) -> EarlierPayment {
@@ -581,38 +533,21 @@ mod tests {
     /// Expected totals as written: gross, refunded, fees charged, fees returned, net.
     type Totals = [&'static str; 5];
 
-    fn check(
-        input: MerchantDayInput,
-        earlier_payments: Vec<EarlierPayment>,
-        expected: Result<Totals, &str>,
-    ) {
+    fn check(input: MerchantDayInput, earlier_payments: Vec<EarlierPayment>, expected: Result<Totals, &str>) {
         let actual = settle_merchant_day(new_year(), &input, &earlier_payments)
             .map(|line| {
-                [
-                    line.gross(),
-                    line.refunded(),
-                    line.fees_charged(),
-                    line.fees_returned(),
-                    line.net(),
-                ]
-                .map(|amount| amount.to_string())
+                [line.gross(), line.refunded(), line.fees_charged(), line.fees_returned(), line.net()]
+                    .map(|amount| amount.to_string())
             })
             .map_err(|error| error.code());
         let expected = expected.map(|totals| totals.map(str::to_string));
-        assert_eq!(
-            actual, expected,
-            "{input:?} with earlier {earlier_payments:?}"
-        );
+        assert_eq!(actual, expected, "{input:?} with earlier {earlier_payments:?}");
     }
 
     #[test]
     fn settle_merchant_day_table() {
         // A quiet day.
-        check(
-            day_input(vec![], vec![]),
-            vec![],
-            Ok(["0.00", "0.00", "0.00", "0.00", "0.00"]),
-        );
+        check(day_input(vec![], vec![]), vec![], Ok(["0.00", "0.00", "0.00", "0.00", "0.00"]));
         // One payment.
         check(
             day_input(vec![payment(1, dec!(9.90), NOON)], vec![]),
@@ -621,40 +556,25 @@ mod tests {
         );
         // Fees are per order, not on the total: 0.83 twice is 0.00 + 0.00, though 1.66 would be 0.01.
         check(
-            day_input(
-                vec![payment(1, dec!(0.83), NOON), payment(2, dec!(0.83), NOON)],
-                vec![],
-            ),
+            day_input(vec![payment(1, dec!(0.83), NOON), payment(2, dec!(0.83), NOON)], vec![]),
             vec![],
             Ok(["1.66", "0.00", "0.00", "0.00", "1.66"]),
         );
         // The first and the last second of the day.
         check(
-            day_input(
-                vec![
-                    payment(1, dec!(100), DAY_START),
-                    payment(2, dec!(50), DAY_END - 1),
-                ],
-                vec![],
-            ),
+            day_input(vec![payment(1, dec!(100), DAY_START), payment(2, dec!(50), DAY_END - 1)], vec![]),
             vec![],
             Ok(["150.00", "0.00", "0.90", "0.00", "149.10"]),
         );
         // A payment refunded in part the same day.
         check(
-            day_input(
-                vec![payment(1, dec!(9.90), NOON)],
-                vec![refund(11, 1, dec!(3.30), NOON + 60)],
-            ),
+            day_input(vec![payment(1, dec!(9.90), NOON)], vec![refund(11, 1, dec!(3.30), NOON + 60)]),
             vec![],
             Ok(["9.90", "3.30", "0.06", "0.02", "6.56"]),
         );
         // Paid and wholly refunded the same day: nothing moves, fee included.
         check(
-            day_input(
-                vec![payment(1, dec!(9.90), NOON)],
-                vec![refund(11, 1, dec!(9.90), NOON)],
-            ),
+            day_input(vec![payment(1, dec!(9.90), NOON)], vec![refund(11, 1, dec!(9.90), NOON)]),
             vec![],
             Ok(["9.90", "9.90", "0.06", "0.06", "0.00"]),
         );
@@ -666,10 +586,7 @@ mod tests {
         );
         // The rest of an earlier payment, partly refunded before: its fee comes back to the fen.
         check(
-            day_input(
-                vec![payment(1, dec!(20.00), NOON)],
-                vec![refund(11, 7, dec!(6.60), NOON)],
-            ),
+            day_input(vec![payment(1, dec!(20.00), NOON)], vec![refund(11, 7, dec!(6.60), NOON)]),
             vec![earlier(7, [dec!(9.90), dec!(0.06), dec!(3.30), dec!(0.02)])],
             Ok(["20.00", "6.60", "0.12", "0.04", "13.32"]),
         );
@@ -683,10 +600,7 @@ mod tests {
         check(
             day_input(
                 vec![payment(1, dec!(1.00), NOON)],
-                vec![
-                    refund(12, 1, dec!(0.50), NOON + 2),
-                    refund(11, 1, dec!(0.50), NOON + 1),
-                ],
+                vec![refund(12, 1, dec!(0.50), NOON + 2), refund(11, 1, dec!(0.50), NOON + 1)],
             ),
             vec![],
             Ok(["1.00", "1.00", "0.01", "0.01", "0.00"]),
@@ -697,55 +611,18 @@ mod tests {
     fn settle_merchant_day_rejections() {
         let nine_ninety = |number| payment(number, dec!(9.90), NOON);
         // line_outside_day: a second before the day, the first second of the next, long before.
-        check(
-            day_input(vec![payment(1, dec!(1), DAY_START - 1)], vec![]),
-            vec![],
-            Err("line_outside_day"),
-        );
-        check(
-            day_input(vec![payment(1, dec!(1), DAY_END)], vec![]),
-            vec![],
-            Err("line_outside_day"),
-        );
-        check(
-            day_input(vec![payment(1, dec!(1), 0)], vec![]),
-            vec![],
-            Err("line_outside_day"),
-        );
-        check(
-            day_input(vec![nine_ninety(1)], vec![refund(11, 1, dec!(1), DAY_END)]),
-            vec![],
-            Err("line_outside_day"),
-        );
+        check(day_input(vec![payment(1, dec!(1), DAY_START - 1)], vec![]), vec![], Err("line_outside_day"));
+        check(day_input(vec![payment(1, dec!(1), DAY_END)], vec![]), vec![], Err("line_outside_day"));
+        check(day_input(vec![payment(1, dec!(1), 0)], vec![]), vec![], Err("line_outside_day"));
+        check(day_input(vec![nine_ninety(1)], vec![refund(11, 1, dec!(1), DAY_END)]), vec![], Err("line_outside_day"));
         // invalid_amount, on a payment and on a refund.
-        check(
-            day_input(vec![payment(1, dec!(9.999), NOON)], vec![]),
-            vec![],
-            Err("invalid_amount"),
-        );
-        check(
-            day_input(vec![payment(1, dec!(0), NOON)], vec![]),
-            vec![],
-            Err("invalid_amount"),
-        );
-        check(
-            day_input(vec![nine_ninety(1)], vec![refund(11, 1, dec!(-1), NOON)]),
-            vec![],
-            Err("invalid_amount"),
-        );
+        check(day_input(vec![payment(1, dec!(9.999), NOON)], vec![]), vec![], Err("invalid_amount"));
+        check(day_input(vec![payment(1, dec!(0), NOON)], vec![]), vec![], Err("invalid_amount"));
+        check(day_input(vec![nine_ninety(1)], vec![refund(11, 1, dec!(-1), NOON)]), vec![], Err("invalid_amount"));
         // duplicate_payment: twice in the day, in the day and earlier, twice earlier.
-        check(
-            day_input(vec![nine_ninety(1), nine_ninety(1)], vec![]),
-            vec![],
-            Err("duplicate_payment"),
-        );
-        let earlier_nine_ninety =
-            |number| earlier(number, [dec!(9.90), dec!(0.06), dec!(0), dec!(0)]);
-        check(
-            day_input(vec![nine_ninety(1)], vec![]),
-            vec![earlier_nine_ninety(1)],
-            Err("duplicate_payment"),
-        );
+        check(day_input(vec![nine_ninety(1), nine_ninety(1)], vec![]), vec![], Err("duplicate_payment"));
+        let earlier_nine_ninety = |number| earlier(number, [dec!(9.90), dec!(0.06), dec!(0), dec!(0)]);
+        check(day_input(vec![nine_ninety(1)], vec![]), vec![earlier_nine_ninety(1)], Err("duplicate_payment"));
         check(
             day_input(vec![], vec![]),
             vec![earlier_nine_ninety(7), earlier_nine_ninety(7)],
@@ -754,29 +631,15 @@ mod tests {
         // earlier_payment_not_before_day: made at the day's first second.
         let mut made_today = earlier_nine_ninety(7);
         made_today.paid_at_unix_seconds = DAY_START;
-        check(
-            day_input(vec![], vec![]),
-            vec![made_today],
-            Err("earlier_payment_not_before_day"),
-        );
+        check(day_input(vec![], vec![]), vec![made_today], Err("earlier_payment_not_before_day"));
         // duplicate_refund, even at different times.
         check(
-            day_input(
-                vec![nine_ninety(1)],
-                vec![
-                    refund(11, 1, dec!(1), NOON),
-                    refund(11, 1, dec!(1), NOON + 5),
-                ],
-            ),
+            day_input(vec![nine_ninety(1)], vec![refund(11, 1, dec!(1), NOON), refund(11, 1, dec!(1), NOON + 5)]),
             vec![],
             Err("duplicate_refund"),
         );
         // unknown_payment.
-        check(
-            day_input(vec![nine_ninety(1)], vec![refund(11, 2, dec!(1), NOON)]),
-            vec![],
-            Err("unknown_payment"),
-        );
+        check(day_input(vec![nine_ninety(1)], vec![refund(11, 2, dec!(1), NOON)]), vec![], Err("unknown_payment"));
         // refund_before_payment: a second early; the same second is fine.
         check(
             day_input(vec![nine_ninety(1)], vec![refund(11, 1, dec!(1), NOON - 1)]),
@@ -790,13 +653,7 @@ mod tests {
             Err("refund_exceeds_payment"),
         );
         check(
-            day_input(
-                vec![nine_ninety(1)],
-                vec![
-                    refund(11, 1, dec!(5), NOON),
-                    refund(12, 1, dec!(4.91), NOON),
-                ],
-            ),
+            day_input(vec![nine_ninety(1)], vec![refund(11, 1, dec!(5), NOON), refund(12, 1, dec!(4.91), NOON)]),
             vec![],
             Err("refund_exceeds_payment"),
         );
@@ -838,24 +695,9 @@ mod tests {
             })
             .collect();
         let expected = vec![
-            (
-                id(11),
-                "0.00".to_string(),
-                "0.25".to_string(),
-                "0.00".to_string(),
-            ), // 0.0025 → 0.00
-            (
-                id(13),
-                "0.01".to_string(),
-                "0.50".to_string(),
-                "0.01".to_string(),
-            ), // 0.005 → 0.01
-            (
-                id(12),
-                "0.00".to_string(),
-                "1.00".to_string(),
-                "0.01".to_string(),
-            ), // the whole fee
+            (id(11), "0.00".to_string(), "0.25".to_string(), "0.00".to_string()), // 0.0025 → 0.00
+            (id(13), "0.01".to_string(), "0.50".to_string(), "0.01".to_string()), // 0.005 → 0.01
+            (id(12), "0.00".to_string(), "1.00".to_string(), "0.01".to_string()), // the whole fee
         ];
         assert_eq!(applied, expected);
         assert_eq!(line.merchant_id(), id(0xAB));
@@ -879,24 +721,13 @@ mod tests {
         ) {
             let (payments, refunds, earlier_payments) = net_day;
             let line =
-                settle_merchant_day(new_year(), &day_input(payments, refunds), &earlier_payments)
-                    .expect("valid day");
+                settle_merchant_day(new_year(), &day_input(payments, refunds), &earlier_payments).expect("valid day");
             let actual = line
                 .payout(deficit_brought_forward)
-                .map(|payout| {
-                    [
-                        payout.payout().to_string(),
-                        payout.deficit_carried_forward().to_string(),
-                    ]
-                })
+                .map(|payout| [payout.payout().to_string(), payout.deficit_carried_forward().to_string()])
                 .map_err(|error| error.code());
             let expected = expected.map(|amounts| amounts.map(str::to_string));
-            assert_eq!(
-                actual,
-                expected,
-                "net {} after a deficit of {deficit_brought_forward}",
-                line.net()
-            );
+            assert_eq!(actual, expected, "net {} after a deficit of {deficit_brought_forward}", line.net());
         }
         let net_of_9_84 = || (vec![payment(1, dec!(9.90), NOON)], vec![], vec![]);
         let net_of_minus_99_40 = || {
@@ -913,11 +744,7 @@ mod tests {
         check(net_of_minus_99_40(), dec!(0), Ok(["0.00", "99.40"]));
         check(net_of_minus_99_40(), dec!(0.60), Ok(["0.00", "100.00"]));
         check((vec![], vec![], vec![]), dec!(0), Ok(["0.00", "0.00"]));
-        check(
-            net_of_9_84(),
-            dec!(1000000000000.00),
-            Ok(["0.00", "999999999990.16"]),
-        ); // at the bound
+        check(net_of_9_84(), dec!(1000000000000.00), Ok(["0.00", "999999999990.16"])); // at the bound
         check(net_of_9_84(), dec!(1000000000000.01), Err("invalid_amount")); // past the bound
         check(net_of_9_84(), dec!(-0.01), Err("invalid_amount"));
         check(net_of_9_84(), dec!(0.001), Err("invalid_amount"));
@@ -951,10 +778,7 @@ mod tests {
              invalid payment_amount 0.001: must not have more than two decimal places",
         );
         check(
-            day_input(
-                vec![payment(1, dec!(1), NOON)],
-                vec![refund(11, 1, dec!(2), NOON)],
-            ),
+            day_input(vec![payment(1, dec!(1), NOON)], vec![refund(11, 1, dec!(2), NOON)]),
             vec![],
             "refund 00000000-0000-0000-0000-00000000000b: \
              refund of 2 exceeds the 1.00 left to refund on the payment",

@@ -31,8 +31,7 @@ pub const AMOUNT_YUAN_MAX: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, fa
 /// exactly two decimal places, so reports print `0.10`, not `0.1`.
 #[must_use]
 pub fn round_half_up_to_fen(value: Decimal) -> Decimal {
-    let mut rounded =
-        value.round_dp_with_strategy(FEN_DECIMAL_PLACES, RoundingStrategy::MidpointAwayFromZero);
+    let mut rounded = value.round_dp_with_strategy(FEN_DECIMAL_PLACES, RoundingStrategy::MidpointAwayFromZero);
     rounded.rescale(FEN_DECIMAL_PLACES);
     rounded
 }
@@ -68,9 +67,7 @@ impl fmt::Display for AmountProblem {
         match self {
             AmountProblem::NotPositive => formatter.write_str("must be greater than zero"),
             AmountProblem::Negative => formatter.write_str("must not be negative"),
-            AmountProblem::FinerThanFen => {
-                formatter.write_str("must not have more than two decimal places")
-            }
+            AmountProblem::FinerThanFen => formatter.write_str("must not have more than two decimal places"),
             AmountProblem::AboveMaximum { maximum } => {
                 write!(formatter, "must not exceed {maximum}")
             }
@@ -92,10 +89,7 @@ pub fn check_non_negative_amount(amount: Decimal) -> Result<(), AmountProblem> {
 }
 
 /// Checks an amount that may be zero and has its own bound instead of [`AMOUNT_YUAN_MAX`].
-pub fn check_non_negative_amount_up_to(
-    amount: Decimal,
-    maximum: Decimal,
-) -> Result<(), AmountProblem> {
+pub fn check_non_negative_amount_up_to(amount: Decimal, maximum: Decimal) -> Result<(), AmountProblem> {
     if amount < Decimal::ZERO {
         return Err(AmountProblem::Negative);
     }
@@ -147,17 +141,9 @@ mod tests {
 
     #[test]
     fn amount_checks() {
-        fn check(
-            amount: Decimal,
-            positive: Result<(), AmountProblem>,
-            non_negative: Result<(), AmountProblem>,
-        ) {
+        fn check(amount: Decimal, positive: Result<(), AmountProblem>, non_negative: Result<(), AmountProblem>) {
             assert_eq!(check_positive_amount(amount), positive, "positive {amount}");
-            assert_eq!(
-                check_non_negative_amount(amount),
-                non_negative,
-                "non-negative {amount}"
-            );
+            assert_eq!(check_non_negative_amount(amount), non_negative, "non-negative {amount}");
         }
         use AmountProblem::*;
         check(dec!(0.01), Ok(()), Ok(()));
@@ -168,29 +154,18 @@ mod tests {
         check(dec!(0.001), Err(FinerThanFen), Err(FinerThanFen));
         check(dec!(1.505), Err(FinerThanFen), Err(FinerThanFen));
         check(dec!(10000000.00), Ok(()), Ok(())); // at the bound
-        let above = AboveMaximum {
-            maximum: AMOUNT_YUAN_MAX,
-        };
+        let above = AboveMaximum { maximum: AMOUNT_YUAN_MAX };
         check(dec!(10000000.01), Err(above), Err(above)); // past the bound
     }
 
     #[test]
     fn own_bound() {
         fn check(amount: Decimal, expected: Result<(), AmountProblem>) {
-            assert_eq!(
-                check_non_negative_amount_up_to(amount, dec!(5.00)),
-                expected,
-                "{amount}"
-            );
+            assert_eq!(check_non_negative_amount_up_to(amount, dec!(5.00)), expected, "{amount}");
         }
         check(dec!(0), Ok(()));
         check(dec!(5.00), Ok(()));
-        check(
-            dec!(5.01),
-            Err(AmountProblem::AboveMaximum {
-                maximum: dec!(5.00),
-            }),
-        );
+        check(dec!(5.01), Err(AmountProblem::AboveMaximum { maximum: dec!(5.00) }));
         check(dec!(-0.01), Err(AmountProblem::Negative));
         check(dec!(0.001), Err(AmountProblem::FinerThanFen));
     }
@@ -202,16 +177,8 @@ mod tests {
         }
         check(AmountProblem::NotPositive, "must be greater than zero");
         check(AmountProblem::Negative, "must not be negative");
-        check(
-            AmountProblem::FinerThanFen,
-            "must not have more than two decimal places",
-        );
-        check(
-            AmountProblem::AboveMaximum {
-                maximum: AMOUNT_YUAN_MAX,
-            },
-            "must not exceed 10000000.00",
-        );
+        check(AmountProblem::FinerThanFen, "must not have more than two decimal places");
+        check(AmountProblem::AboveMaximum { maximum: AMOUNT_YUAN_MAX }, "must not exceed 10000000.00");
     }
 
     #[test]

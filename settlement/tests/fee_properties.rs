@@ -12,9 +12,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use settlement::business_day::{business_day_of, day_bounds_utc, BusinessDay, SECONDS_PER_DAY};
 use settlement::fees::{fee_for_payment, fee_to_return, FeeRate, PaymentRefundState};
-use settlement::merchant::{
-    settle_merchant_day, EarlierPayment, MerchantDayInput, PaymentLine, RefundLine,
-};
+use settlement::merchant::{settle_merchant_day, EarlierPayment, MerchantDayInput, PaymentLine, RefundLine};
 use uuid::Uuid;
 
 /// A fee rate in millionths: `6_000` is 0.6 %.
@@ -25,9 +23,7 @@ fn yuan(fen: i64) -> Decimal {
 }
 
 fn to_fen(amount: Decimal) -> i128 {
-    (amount * Decimal::ONE_HUNDRED)
-        .to_i128()
-        .expect("amounts in these tests are whole fen")
+    (amount * Decimal::ONE_HUNDRED).to_i128().expect("amounts in these tests are whole fen")
 }
 
 fn fee_rate(rate_millionths: RateMillionths) -> FeeRate {
@@ -41,10 +37,7 @@ fn divide_half_up(numerator: i128, denominator: i128) -> i128 {
 
 /// The fee on `amount_fen` at the rate, in fen.
 fn reference_fee_fen(amount_fen: i64, rate_millionths: RateMillionths) -> i128 {
-    divide_half_up(
-        i128::from(amount_fen) * i128::from(rate_millionths),
-        1_000_000,
-    )
+    divide_half_up(i128::from(amount_fen) * i128::from(rate_millionths), 1_000_000)
 }
 
 /// The fee given back in all once `refunded_fen` of `amount_fen` is refunded, in fen.
@@ -55,10 +48,7 @@ fn reference_fee_returned_fen(fee_fen: i128, refunded_fen: i128, amount_fen: i12
 /// Splits `total` into consecutive parts at the cut points `cut_seeds` pick (none: one part).
 fn split(total: i64, cut_seeds: &[u64]) -> Vec<i64> {
     let mut cuts: Vec<i64> = if total > 1 {
-        cut_seeds
-            .iter()
-            .map(|seed| 1 + (seed % (total as u64 - 1)) as i64)
-            .collect()
+        cut_seeds.iter().map(|seed| 1 + (seed % (total as u64 - 1)) as i64).collect()
     } else {
         Vec::new()
     };
@@ -78,11 +68,7 @@ fn split(total: i64, cut_seeds: &[u64]) -> Vec<i64> {
 /// Payment amounts in fen: small ones, where rounding bites; ones whose fee at 0.6 % or 0.2 % is
 /// exactly half a fen (2.50, 7.50, …), where half-up and banker's rounding part; any up to the maximum.
 fn amount_fen() -> impl Strategy<Value = i64> {
-    prop_oneof![
-        1_i64..=2_000,
-        (0_i64..2_000).prop_map(|index| 250 + 500 * index),
-        1_i64..=1_000_000_000,
-    ]
+    prop_oneof![1_i64..=2_000, (0_i64..2_000).prop_map(|index| 250 + 500 * index), 1_i64..=1_000_000_000,]
 }
 
 /// Fee rates: the common ones and any up to the maximum of 30 %.
@@ -167,11 +153,7 @@ fn full_refund_returns_exactly_the_fee(
         prop_assert!(state.fee_returned_before <= fee);
         prop_assert_eq!(
             to_fen(state.fee_returned_before),
-            reference_fee_returned_fen(
-                to_fen(fee),
-                to_fen(state.refunded_before),
-                i128::from(amount_fen)
-            )
+            reference_fee_returned_fen(to_fen(fee), to_fen(state.refunded_before), i128::from(amount_fen))
         );
     }
     prop_assert_eq!(state.refunded_before, yuan(amount_fen));
@@ -225,19 +207,12 @@ fn payment_plan() -> impl Strategy<Value = PaymentPlan> {
 }
 
 fn earlier_plan() -> impl Strategy<Value = EarlierPlan> {
-    (
-        amount_fen(),
-        any::<u64>(),
-        prop::collection::vec(any::<u64>(), 1..4),
-    )
+    (amount_fen(), any::<u64>(), prop::collection::vec(any::<u64>(), 1..4))
 }
 
 /// Refund amounts in fen from cut points in `1..=total`: a prefix of `total`, sometimes all of it.
 fn refund_parts(total: i64, cut_seeds: &[u64]) -> Vec<i64> {
-    let mut cuts: Vec<i64> = cut_seeds
-        .iter()
-        .map(|seed| 1 + (seed % total as u64) as i64)
-        .collect();
+    let mut cuts: Vec<i64> = cut_seeds.iter().map(|seed| 1 + (seed % total as u64) as i64).collect();
     cuts.sort_unstable();
     cuts.dedup();
     let mut previous = 0;
@@ -271,11 +246,7 @@ fn merchant_day_adds_up(
     for (amount_fen, seconds_into_day, cut_seeds, refund_seconds) in payment_plans {
         let payment_id = new_id();
         let paid_at = day_start + seconds_into_day;
-        payments.push(PaymentLine {
-            payment_id,
-            amount: yuan(*amount_fen),
-            at_unix_seconds: paid_at,
-        });
+        payments.push(PaymentLine { payment_id, amount: yuan(*amount_fen), at_unix_seconds: paid_at });
         expected_fees_charged_fen += reference_fee_fen(*amount_fen, rate);
         let parts = refund_parts(*amount_fen, cut_seeds);
         for (part_fen, refund_second) in parts.into_iter().zip(refund_seconds) {
@@ -294,11 +265,8 @@ fn merchant_day_adds_up(
         // Charged back then at another rate than today's.
         let fee_fen = reference_fee_fen(*amount_fen, 3_800);
         let refunded_before_fen = (refunded_seed % *amount_fen as u64) as i64;
-        let fee_returned_before_fen = reference_fee_returned_fen(
-            fee_fen,
-            i128::from(refunded_before_fen),
-            i128::from(*amount_fen),
-        );
+        let fee_returned_before_fen =
+            reference_fee_returned_fen(fee_fen, i128::from(refunded_before_fen), i128::from(*amount_fen));
         earlier_payments.push(EarlierPayment {
             payment_id,
             paid_at_unix_seconds: day_start - 1,
@@ -321,32 +289,20 @@ fn merchant_day_adds_up(
     }
     // Refunds arrive in no particular order.
     refunds.reverse();
-    let input = MerchantDayInput {
-        merchant_id: new_id(),
-        fee_rate: fee_rate(rate),
-        payments,
-        refunds,
-    };
+    let input = MerchantDayInput { merchant_id: new_id(), fee_rate: fee_rate(rate), payments, refunds };
 
     let line = settle_merchant_day(day, &input, &earlier_payments).expect("valid day");
 
     let gross: Decimal = input.payments.iter().map(|payment| payment.amount).sum();
     let refunded: Decimal = input.refunds.iter().map(|refund| refund.amount).sum();
     let fees_charged: Decimal = line.payments().iter().map(|payment| payment.fee).sum();
-    let fees_returned: Decimal = line
-        .refunds()
-        .iter()
-        .map(|refund| refund.fee_returned)
-        .sum();
+    let fees_returned: Decimal = line.refunds().iter().map(|refund| refund.fee_returned).sum();
     prop_assert_eq!(line.gross(), gross);
     prop_assert_eq!(line.refunded(), refunded);
     prop_assert_eq!(to_fen(line.fees_charged()), expected_fees_charged_fen);
     prop_assert_eq!(line.fees_charged(), fees_charged);
     prop_assert_eq!(line.fees_returned(), fees_returned);
-    prop_assert_eq!(
-        line.net(),
-        line.gross() - line.refunded() - line.fees_charged() + line.fees_returned()
-    );
+    prop_assert_eq!(line.net(), line.gross() - line.refunded() - line.fees_charged() + line.fees_returned());
     prop_assert_eq!(line.refunds().len(), input.refunds.len());
     let mut previous_time = i64::MIN;
     for refund in line.refunds() {
@@ -401,11 +357,7 @@ fn refunds_over_several_days_net_to_zero(
         let day = business_day_of(first_day_start + day_index * SECONDS_PER_DAY).expect("in range");
         let (day_start, _) = day_bounds_utc(day);
         let payments = if day_index == 0 {
-            vec![PaymentLine {
-                payment_id,
-                amount: yuan(amount_fen),
-                at_unix_seconds: paid_at,
-            }]
+            vec![PaymentLine { payment_id, amount: yuan(amount_fen), at_unix_seconds: paid_at }]
         } else {
             Vec::new()
         };
@@ -421,12 +373,7 @@ fn refunds_over_several_days_net_to_zero(
                 at_unix_seconds: day_start.max(paid_at) + index as i64,
             })
             .collect();
-        let input = MerchantDayInput {
-            merchant_id: Uuid::from_u128(9),
-            fee_rate: fee_rate(rate),
-            payments,
-            refunds,
-        };
+        let input = MerchantDayInput { merchant_id: Uuid::from_u128(9), fee_rate: fee_rate(rate), payments, refunds };
         let earlier_payments: Vec<EarlierPayment> = earlier.iter().cloned().collect();
         let line = settle_merchant_day(day, &input, &earlier_payments).expect("valid day");
 
@@ -436,17 +383,12 @@ fn refunds_over_several_days_net_to_zero(
             .last()
             .map(|refund| refund.payment_state_after)
             .or_else(|| {
-                line.payments()
-                    .first()
-                    .map(|payment| PaymentRefundState::unrefunded(payment.amount, payment.fee))
+                line.payments().first().map(|payment| PaymentRefundState::unrefunded(payment.amount, payment.fee))
             })
             .or_else(|| earlier.as_ref().map(|payment| payment.state_at_day_start))
             .expect("the payment is known from the first day on");
-        earlier = Some(EarlierPayment {
-            payment_id,
-            paid_at_unix_seconds: paid_at,
-            state_at_day_start: state_after_day,
-        });
+        earlier =
+            Some(EarlierPayment { payment_id, paid_at_unix_seconds: paid_at, state_at_day_start: state_after_day });
 
         fees_charged += line.fees_charged();
         fees_returned += line.fees_returned();
@@ -454,10 +396,7 @@ fn refunds_over_several_days_net_to_zero(
         let payout = line.payout(deficit).expect("valid deficit");
         prop_assert!(payout.payout() >= Decimal::ZERO);
         prop_assert!(payout.deficit_carried_forward() >= Decimal::ZERO);
-        prop_assert_eq!(
-            payout.payout() - payout.deficit_carried_forward(),
-            line.net() - deficit
-        );
+        prop_assert_eq!(payout.payout() - payout.deficit_carried_forward(), line.net() - deficit);
         paid_out += payout.payout();
         deficit = payout.deficit_carried_forward();
     }

@@ -5,7 +5,10 @@
 //! requests in flight, and reports throughput and commit latency. Its last line is one JSON object.
 
 use anyhow::{bail, Context};
-use ledger::{chart, AccountId, AccountSpec, Asset, Command, EntryId, EntrySpec, Ledger, LedgerConfig, PostingSpec, SystemClock, Ticket};
+use ledger::{
+    chart, AccountId, AccountSpec, Asset, Command, EntryId, EntrySpec, Ledger, LedgerConfig, PostingSpec, SystemClock,
+    Ticket,
+};
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -83,7 +86,13 @@ pub fn run_ledger_bench(options: &LedgerBenchOptions) -> anyhow::Result<LedgerBe
             } else {
                 (chart::CUSTOMER_WALLET, true, Decimal::new(1_000_000_000, 2))
             };
-            Command::OpenAccount(AccountSpec { id: bench_account_id(number), code, asset: Asset::Cny, no_overdraft, credit_limit })
+            Command::OpenAccount(AccountSpec {
+                id: bench_account_id(number),
+                code,
+                asset: Asset::Cny,
+                no_overdraft,
+                credit_limit,
+            })
         })
         .collect();
     for chunk in specs.chunks(8190) {
@@ -99,7 +108,10 @@ pub fn run_ledger_bench(options: &LedgerBenchOptions) -> anyhow::Result<LedgerBe
         ledger.reader().metrics().commands_processed.load(std::sync::atomic::Ordering::Relaxed),
         ledger.reader().metrics().flush_micros_total.load(std::sync::atomic::Ordering::Relaxed),
     );
-    eprintln!("running {} transfers (hot: {}, batch {}, clients {} x {} in flight) ...", options.transfers, options.hot, options.batch, options.clients, options.in_flight);
+    eprintln!(
+        "running {} transfers (hot: {}, batch {}, clients {} x {} in flight) ...",
+        options.transfers, options.hot, options.batch, options.clients, options.in_flight
+    );
     let started = Instant::now();
     let per_client = options.transfers / options.clients as u64;
     let remainder = options.transfers % options.clients as u64;
@@ -200,7 +212,10 @@ fn run_client(ledger: &Ledger, options: &LedgerBenchOptions, client: u64, count:
                     id: EntryId(Uuid::from_u128(random.gen::<u128>() | 1)),
                     category: "transfer".to_owned(),
                     memo: String::new(),
-                    postings: vec![PostingSpec::debit(bench_account_id(debit), amount), PostingSpec::credit(bench_account_id(credit), amount)],
+                    postings: vec![
+                        PostingSpec::debit(bench_account_id(debit), amount),
+                        PostingSpec::credit(bench_account_id(credit), amount),
+                    ],
                     hold: None,
                 })
             })
@@ -216,7 +231,6 @@ fn run_client(ledger: &Ledger, options: &LedgerBenchOptions, client: u64, count:
     while let Some((started, ticket)) = in_flight.pop_front() {
         finish(started, ticket, &mut outcome)?;
     }
-    drop(finish);
     outcome.latencies_micros = latencies;
     Ok(outcome)
 }

@@ -10,7 +10,9 @@
 //! fresh commits, never conflicts); `verify` passes and balances sum to zero.
 
 use anyhow::{bail, Context};
-use ledger::{chart, AccountId, AccountSpec, Asset, Command, EntryId, EntrySpec, Ledger, LedgerConfig, PostingSpec, SystemClock};
+use ledger::{
+    chart, AccountId, AccountSpec, Asset, Command, EntryId, EntrySpec, Ledger, LedgerConfig, PostingSpec, SystemClock,
+};
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -81,11 +83,29 @@ impl GroupKey {
 
 fn setup_commands() -> Vec<Command> {
     let mut commands = vec![
-        Command::OpenAccount(AccountSpec { id: clearing_account(), code: chart::CHANNEL_CLEARING, asset: Asset::Cny, no_overdraft: false, credit_limit: Decimal::ZERO }),
-        Command::OpenAccount(AccountSpec { id: revenue_account(), code: chart::GAS_SALES_REVENUE, asset: Asset::Cny, no_overdraft: false, credit_limit: Decimal::ZERO }),
+        Command::OpenAccount(AccountSpec {
+            id: clearing_account(),
+            code: chart::CHANNEL_CLEARING,
+            asset: Asset::Cny,
+            no_overdraft: false,
+            credit_limit: Decimal::ZERO,
+        }),
+        Command::OpenAccount(AccountSpec {
+            id: revenue_account(),
+            code: chart::GAS_SALES_REVENUE,
+            asset: Asset::Cny,
+            no_overdraft: false,
+            credit_limit: Decimal::ZERO,
+        }),
     ];
     commands.extend((0..CRASH_WALLETS).map(|number| {
-        Command::OpenAccount(AccountSpec { id: wallet_account(number), code: chart::CUSTOMER_WALLET, asset: Asset::Cny, no_overdraft: true, credit_limit: Decimal::ZERO })
+        Command::OpenAccount(AccountSpec {
+            id: wallet_account(number),
+            code: chart::CUSTOMER_WALLET,
+            asset: Asset::Cny,
+            no_overdraft: true,
+            credit_limit: Decimal::ZERO,
+        })
     }));
     commands
 }
@@ -150,7 +170,11 @@ pub struct CrashReport {
 }
 
 fn parse_key(parts: &[&str]) -> Option<GroupKey> {
-    Some(GroupKey { run: parts.first()?.parse().ok()?, thread: parts.get(1)?.parse().ok()?, number: parts.get(2)?.parse().ok()? })
+    Some(GroupKey {
+        run: parts.first()?.parse().ok()?,
+        thread: parts.get(1)?.parse().ok()?,
+        number: parts.get(2)?.parse().ok()?,
+    })
 }
 
 /// Runs `kills` crash cycles with the `gaswallet` binary at `binary` on `directory`.
@@ -201,7 +225,9 @@ pub fn run_crash_campaign(binary: &Path, directory: &Path, kills: u64, seed: u64
                     }
                 }
                 Some(&"ACK") => {
-                    if let (Some(key), Some(sequence)) = (parse_key(&parts[1..]), parts.get(4).and_then(|s| s.parse().ok())) {
+                    if let (Some(key), Some(sequence)) =
+                        (parse_key(&parts[1..]), parts.get(4).and_then(|s| s.parse().ok()))
+                    {
                         acknowledged.insert(key, sequence);
                     }
                 }
@@ -222,7 +248,8 @@ pub fn run_crash_campaign(binary: &Path, directory: &Path, kills: u64, seed: u64
             }
         }
         report.groups_acknowledged += acknowledged.len() as u64;
-        let unacknowledged: Vec<GroupKey> = sent.iter().filter(|key| !acknowledged.contains_key(key)).copied().collect();
+        let unacknowledged: Vec<GroupKey> =
+            sent.iter().filter(|key| !acknowledged.contains_key(key)).copied().collect();
         report.groups_unacknowledged += unacknowledged.len() as u64;
         for key in &unacknowledged {
             let first = reader.entry(&key.entry_id(0))?.is_some();

@@ -160,7 +160,10 @@ fn verify(arguments: &VerifyArgs) -> anyhow::Result<ExitCode> {
         None => None,
         Some(text) => {
             let bytes = hex::decode(text.trim()).context("--public-key must be hex")?;
-            Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("--public-key must be 32 bytes (64 hex characters)"))?)
+            Some(
+                <[u8; 32]>::try_from(bytes.as_slice())
+                    .map_err(|_| anyhow::anyhow!("--public-key must be 32 bytes (64 hex characters)"))?,
+            )
         }
     };
     let directory = ledger_directory(&arguments.data);

@@ -1,6 +1,10 @@
 //! The `gaswallet` binary as a user runs it: help texts and `verify` on a real data directory.
 
-use ledger::{chart, AccountId, AccountSpec, Asset, Command, EntryId, EntrySpec, Ledger, LedgerConfig, PostingSpec, SystemClock};
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ledger::{
+    chart, AccountId, AccountSpec, Asset, Command, EntryId, EntrySpec, Ledger, LedgerConfig, PostingSpec, SystemClock,
+};
 use rust_decimal::Decimal;
 use std::process::Command as Process;
 use std::sync::Arc;
@@ -25,13 +29,28 @@ fn write_journal(data: &std::path::Path) {
     let clearing = AccountId(Uuid::from_u128(1));
     let wallet = AccountId(Uuid::from_u128(2));
     let commands = vec![
-        Command::OpenAccount(AccountSpec { id: clearing, code: chart::CHANNEL_CLEARING, asset: Asset::Cny, no_overdraft: false, credit_limit: Decimal::ZERO }),
-        Command::OpenAccount(AccountSpec { id: wallet, code: chart::CUSTOMER_WALLET, asset: Asset::Cny, no_overdraft: true, credit_limit: Decimal::ZERO }),
+        Command::OpenAccount(AccountSpec {
+            id: clearing,
+            code: chart::CHANNEL_CLEARING,
+            asset: Asset::Cny,
+            no_overdraft: false,
+            credit_limit: Decimal::ZERO,
+        }),
+        Command::OpenAccount(AccountSpec {
+            id: wallet,
+            code: chart::CUSTOMER_WALLET,
+            asset: Asset::Cny,
+            no_overdraft: true,
+            credit_limit: Decimal::ZERO,
+        }),
         Command::Post(EntrySpec {
             id: EntryId(Uuid::from_u128(3)),
             category: "topup".into(),
             memo: String::new(),
-            postings: vec![PostingSpec::debit(clearing, Decimal::new(5000, 2)), PostingSpec::credit(wallet, Decimal::new(5000, 2))],
+            postings: vec![
+                PostingSpec::debit(clearing, Decimal::new(5000, 2)),
+                PostingSpec::credit(wallet, Decimal::new(5000, 2)),
+            ],
             hold: None,
         }),
     ];

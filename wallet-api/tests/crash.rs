@@ -2,6 +2,8 @@
 //! under load and check that nothing acknowledged was lost (`gaswallet chaos ledger-kill --kills N`
 //! runs the same campaign hundreds of times).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 /// Kills in CI; the full campaign is `gaswallet chaos ledger-kill --kills 200`.

@@ -4,40 +4,25 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use risk::{
-    BinDefinition, BinMatcher, CharacteristicDefinition, CreditLimitPolicy,
-    CreditLimitPolicyConfig, FeatureValue, Features, GradeThresholds, ScoreScalingConfig,
-    Scorecard, ScorecardDefinition,
+    BinDefinition, BinMatcher, CharacteristicDefinition, CreditLimitPolicy, CreditLimitPolicyConfig, FeatureValue,
+    Features, GradeThresholds, ScoreScalingConfig, Scorecard, ScorecardDefinition,
 };
 use rust_decimal_macros::dec;
 
 /// 600 points at 50:1, 20 points to double the odds, 350–950 band.
 pub fn design_scaling() -> ScoreScalingConfig {
-    ScoreScalingConfig {
-        base_points: 600.0,
-        base_odds: 50.0,
-        pdo: 20.0,
-        min_score: 350,
-        max_score: 950,
-    }
+    ScoreScalingConfig { base_points: 600.0, base_odds: 50.0, pdo: 20.0, min_score: 350, max_score: 950 }
 }
 
 /// A ≥ 750, B ≥ 700, C ≥ 650, D ≥ 600, E below.
 pub fn design_grades() -> GradeThresholds {
-    GradeThresholds {
-        a_min_score: 750,
-        b_min_score: 700,
-        c_min_score: 650,
-        d_min_score: 600,
-    }
+    GradeThresholds { a_min_score: 750, b_min_score: 700, c_min_score: 650, d_min_score: 600 }
 }
 
 pub fn range(lower: Option<f64>, upper: Option<f64>, label: &str, points: i32) -> BinDefinition {
     BinDefinition {
         label: label.to_owned(),
-        matcher: BinMatcher::NumericRange {
-            lower_inclusive: lower,
-            upper_exclusive: upper,
-        },
+        matcher: BinMatcher::NumericRange { lower_inclusive: lower, upper_exclusive: upper },
         points,
     }
 }
@@ -51,11 +36,7 @@ pub fn categories(values: &[&str], label: &str, points: i32) -> BinDefinition {
 }
 
 pub fn missing(points: i32) -> BinDefinition {
-    BinDefinition {
-        label: "missing".to_owned(),
-        matcher: BinMatcher::Missing,
-        points,
-    }
+    BinDefinition { label: "missing".to_owned(), matcher: BinMatcher::Missing, points }
 }
 
 pub fn characteristic(
@@ -136,10 +117,7 @@ pub fn sample_definition() -> ScorecardDefinition {
                 "meter_tamper_flags",
                 "R06",
                 "Meter tamper flagged",
-                vec![
-                    range(None, Some(1.0), "none", 130),
-                    range(Some(1.0), None, "flagged", -20),
-                ],
+                vec![range(None, Some(1.0), "none", 130), range(Some(1.0), None, "flagged", -20)],
             ),
             characteristic(
                 "top_up_channel",
@@ -181,10 +159,7 @@ pub fn category(value: &str) -> FeatureValue {
 }
 
 pub fn features(pairs: &[(&str, FeatureValue)]) -> Features {
-    pairs
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), value.clone()))
-        .collect()
+    pairs.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect()
 }
 
 /// A customer in the best bin of every characteristic of the sample scorecard.
