@@ -15,6 +15,8 @@ pub const LINKED_COMMANDS_MAX: usize = 256;
 pub const CATEGORY_BYTES_MAX: usize = 32;
 /// Longest memo, in bytes of UTF-8.
 pub const MEMO_BYTES_MAX: usize = 256;
+/// Largest payload of a note, in bytes.
+pub const NOTE_PAYLOAD_BYTES_MAX: usize = 16 * 1024;
 
 /// One line of an entry as the caller gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +103,9 @@ pub enum Command {
     CloseAccount {
         account: AccountId,
     },
+    /// Records a fact that moves no money (see [`crate::record::RecordBody::Note`]); idempotent by
+    /// id like an entry. `kind` follows the rules of an entry category.
+    Note { id: EntryId, kind: String, payload: Vec<u8> },
     /// All of these commands, or none of them.
     Linked(Vec<Command>),
 }

@@ -10,7 +10,7 @@ use crate::account::{chart, Account};
 use crate::amount::Asset;
 use crate::command::{
     AccountSpec, Command, CommandResult, EntrySpec, Outcome, PostingSpec, Receipt, Rejection, RejectionCode,
-    CATEGORY_BYTES_MAX, LINKED_COMMANDS_MAX, MEMO_BYTES_MAX,
+    CATEGORY_BYTES_MAX, LINKED_COMMANDS_MAX, MEMO_BYTES_MAX, NOTE_PAYLOAD_BYTES_MAX,
 };
 use crate::ids::{AccountId, AccountIndex, EntryId, Sequence, Timestamp};
 use crate::record::{EntryKind, EntryRecord, OpenedAccount, Posting, RecordBody};
@@ -146,7 +146,8 @@ fn existing_sequence(staging: &Staging<'_>, command: &Command) -> Option<Sequenc
         | Command::Capture { id, .. }
         | Command::Void { id, .. }
         | Command::Reverse { id, .. }
-        | Command::SetCreditLimit { id, .. } => staging.entry_sequence(id),
+        | Command::SetCreditLimit { id, .. }
+        | Command::Note { id, .. } => staging.entry_sequence(id),
         Command::CloseAccount { account } => staging
             .account_index(account)
             .and_then(|index| staging.account(index))
@@ -241,6 +242,15 @@ fn candidate_record(
         Command::CloseAccount { account } => {
             resolve_account(staging, account).map(|(index, _)| RecordBody::AccountClosed { account: index })
         }
+        Command::Note { id, kind, payload } => check_id(id.0).and_then(|()| check_category(kind)).and_then(|()| {
+            if payload.len() > NOTE_PAYLOAD_BYTES_MAX {
+                return Err(rejection(
+                    RejectionCode::ValidationFailed,
+                    format!("a note carries at most {NOTE_PAYLOAD_BYTES_MAX} bytes"),
+                ));
+            }
+            Ok(RecordBody::Note { id: *id, kind: kind.clone(), payload: payload.clone() })
+        }),
         Command::Linked(_) => Err(rejection(RejectionCode::ValidationFailed, "linked groups do not nest")),
     })
 }
@@ -341,7 +351,10 @@ fn candidate_reversal(
     };
     let original = match staging.record(journal, sequence)? {
         RecordBody::Entry(entry) => entry,
-        RecordBody::CreditLimitSet { .. } | RecordBody::AccountOpened(_) | RecordBody::AccountClosed { .. } => {
+        RecordBody::CreditLimitSet { .. }
+        | RecordBody::AccountOpened(_)
+        | RecordBody::AccountClosed { .. }
+        | RecordBody::Note { .. } => {
             return Ok(Err(rejection(RejectionCode::NotReversible, format!("{reverses} is not an entry"))));
         }
     };

@@ -81,6 +81,23 @@ impl Clock for ManualClock {
     }
 }
 
+/// A committed batch, as an observer sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct CommittedBatch<'a> {
+    pub first_sequence: Sequence,
+    pub timestamp: Timestamp,
+    pub records: &'a [RecordBody],
+}
+
+/// Told about every committed batch, in order: once per batch while the journal is replayed on
+/// open, then after each commit (on the writer thread, after the state has the batch and before
+/// any caller in it is answered). This is how the service keeps projections of the journal
+/// (parties, payments, events) in step with it. Keep it fast and infallible: it runs on the
+/// commit path.
+pub trait CommitObserver: Send + Sync + 'static {
+    fn committed(&self, batch: CommittedBatch<'_>, state: &State);
+}
+
 /// How to open a ledger.
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {
@@ -139,6 +156,13 @@ struct Shared {
     metrics: WriterMetrics,
     /// Set when the writer stopped on a fault; later submissions get it back.
     stopped: parking_lot::Mutex<Option<Fault>>,
+    observer: Option<Arc<dyn CommitObserver>>,
+}
+
+impl std::fmt::Debug for dyn CommitObserver {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("CommitObserver")
+    }
 }
 
 /// The answer to a submission, to wait for.
@@ -177,6 +201,15 @@ impl std::fmt::Debug for Submission {
 impl Ledger {
     /// Opens the ledger in `config.directory`, replaying the journal into memory.
     pub fn open(config: LedgerConfig, clock: Arc<dyn Clock>) -> Result<Ledger, Fault> {
+        Ledger::open_observed(config, clock, None)
+    }
+
+    /// Opens the ledger and tells `observer` about every batch, replayed and new.
+    pub fn open_observed(
+        config: LedgerConfig,
+        clock: Arc<dyn Clock>,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Result<Ledger, Fault> {
         let store = Store::open(&config.directory)?;
         let signing_key = load_or_create_signing_key(&config.directory)?;
         let public_key = signing_key.verifying_key();
@@ -187,13 +220,14 @@ impl Ledger {
                 return Err(Fault::Key("signing.key does not match the public key recorded in the journal".into()))
             }
         }
-        let state = replay(&store, &public_key)?;
+        let state = replay(&store, &public_key, observer.as_deref())?;
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             store,
             public_key,
             metrics: WriterMetrics::default(),
             stopped: parking_lot::Mutex::new(None),
+            observer,
         });
         let (sender, receiver) = crossbeam_channel::bounded(config.queue_submissions_max.max(1));
         let submission_weight_max = config.batch_commands_max.max(1);
@@ -279,7 +313,7 @@ impl Drop for Ledger {
 
 /// Rebuilds the in-memory state from the journal. Trusts stored hashes (verify recomputes them)
 /// but applies every record with the full rules, so a journal that does not obey them won't open.
-fn replay(store: &Store, public_key: &VerifyingKey) -> Result<State, Fault> {
+fn replay(store: &Store, public_key: &VerifyingKey, observer: Option<&dyn CommitObserver>) -> Result<State, Fault> {
     let mut state = State::new();
     let mut last_batch: Option<StoredBatch> = None;
     for item in store.batches() {
@@ -303,6 +337,10 @@ fn replay(store: &Store, public_key: &VerifyingKey) -> Result<State, Fault> {
         state.apply_committed_batch(batch.first_sequence, batch.timestamp, &bodies, &hashes, batch.signature).map_err(
             |(sequence, rejection)| Fault::Corrupt(format!("record {sequence} breaks a ledger rule: {rejection}")),
         )?;
+        if let Some(observer) = observer {
+            let committed = CommittedBatch { first_sequence: batch.first_sequence, timestamp: batch.timestamp, records: &bodies };
+            observer.committed(committed, &state);
+        }
         last_batch = Some(batch);
     }
     if let Some(batch) = last_batch {
@@ -421,6 +459,10 @@ fn commit_batch(
             // The batch was staged against this state a moment ago; if it no longer applies, the
             // engine is broken and must not write another byte.
             panic!("committed record {sequence} does not apply to the state it was staged on: {rejection}");
+        }
+        if let Some(observer) = &shared.observer {
+            let committed = CommittedBatch { first_sequence: staged.first_sequence, timestamp: staged.timestamp, records: &staged.records };
+            observer.committed(committed, &shared.state.read());
         }
         shared.metrics.batches_committed.fetch_add(1, Ordering::Relaxed);
         shared.metrics.records_committed.fetch_add(staged.records.len() as u64, Ordering::Relaxed);

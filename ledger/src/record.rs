@@ -74,6 +74,10 @@ pub enum RecordBody {
     Entry(EntryRecord),
     CreditLimitSet { id: EntryId, account: AccountIndex, limit_minor: u64 },
     AccountClosed { account: AccountIndex },
+    /// A record that moves no money: a fact the service keeps in the same journal, so it is
+    /// hash-chained, signed, durable and atomic with entries (a customer registered, a payment
+    /// code issued, a rejected request's answer kept for idempotent replay).
+    Note { id: EntryId, kind: String, payload: Vec<u8> },
 }
 
 impl RecordBody {
@@ -81,7 +85,7 @@ impl RecordBody {
     pub fn entry_id(&self) -> Option<EntryId> {
         match self {
             RecordBody::Entry(entry) => Some(entry.id),
-            RecordBody::CreditLimitSet { id, .. } => Some(*id),
+            RecordBody::CreditLimitSet { id, .. } | RecordBody::Note { id, .. } => Some(*id),
             RecordBody::AccountOpened(_) | RecordBody::AccountClosed { .. } => None,
         }
     }

@@ -295,6 +295,13 @@ pub(crate) fn apply_record<S: StateMut>(
             state.put_entry(*id, sequence);
             Ok(())
         }
+        RecordBody::Note { id, .. } => {
+            if state.entry_sequence(id).is_some() {
+                return Err(reject(RejectionCode::IdConflict, format!("id {id} is already used")));
+            }
+            state.put_entry(*id, sequence);
+            Ok(())
+        }
         RecordBody::AccountClosed { account } => {
             let target = state
                 .account_mut(*account)
