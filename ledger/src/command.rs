@@ -105,7 +105,11 @@ pub enum Command {
     },
     /// Records a fact that moves no money (see [`crate::record::RecordBody::Note`]); idempotent by
     /// id like an entry. `kind` follows the rules of an entry category.
-    Note { id: EntryId, kind: String, payload: Vec<u8> },
+    Note {
+        id: EntryId,
+        kind: String,
+        payload: Vec<u8>,
+    },
     /// All of these commands, or none of them.
     Linked(Vec<Command>),
 }

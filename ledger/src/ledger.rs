@@ -338,7 +338,8 @@ fn replay(store: &Store, public_key: &VerifyingKey, observer: Option<&dyn Commit
             |(sequence, rejection)| Fault::Corrupt(format!("record {sequence} breaks a ledger rule: {rejection}")),
         )?;
         if let Some(observer) = observer {
-            let committed = CommittedBatch { first_sequence: batch.first_sequence, timestamp: batch.timestamp, records: &bodies };
+            let committed =
+                CommittedBatch { first_sequence: batch.first_sequence, timestamp: batch.timestamp, records: &bodies };
             observer.committed(committed, &state);
         }
         last_batch = Some(batch);
@@ -461,7 +462,11 @@ fn commit_batch(
             panic!("committed record {sequence} does not apply to the state it was staged on: {rejection}");
         }
         if let Some(observer) = &shared.observer {
-            let committed = CommittedBatch { first_sequence: staged.first_sequence, timestamp: staged.timestamp, records: &staged.records };
+            let committed = CommittedBatch {
+                first_sequence: staged.first_sequence,
+                timestamp: staged.timestamp,
+                records: &staged.records,
+            };
             observer.committed(committed, &shared.state.read());
         }
         shared.metrics.batches_committed.fetch_add(1, Ordering::Relaxed);

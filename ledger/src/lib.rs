@@ -35,8 +35,8 @@ pub use command::{
 };
 pub use ids::{AccountId, AccountIndex, EntryId, Sequence, Timestamp};
 pub use ledger::{
-    AsOf, Checkpoint, Clock, HistoryLine, HistoryPage, Ledger, LedgerConfig, LedgerReader, ManualClock, SystemClock,
-    Ticket,
+    AsOf, Checkpoint, Clock, CommitObserver, CommittedBatch, HistoryLine, HistoryPage, Ledger, LedgerConfig,
+    LedgerReader, ManualClock, SystemClock, Ticket,
 };
 pub use state::{Hold, HoldStatus};
 pub use verify::{verify_directory, Divergence, DivergenceKind, VerifyReport};

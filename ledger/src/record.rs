@@ -72,12 +72,22 @@ pub struct OpenedAccount {
 pub enum RecordBody {
     AccountOpened(OpenedAccount),
     Entry(EntryRecord),
-    CreditLimitSet { id: EntryId, account: AccountIndex, limit_minor: u64 },
-    AccountClosed { account: AccountIndex },
+    CreditLimitSet {
+        id: EntryId,
+        account: AccountIndex,
+        limit_minor: u64,
+    },
+    AccountClosed {
+        account: AccountIndex,
+    },
     /// A record that moves no money: a fact the service keeps in the same journal, so it is
     /// hash-chained, signed, durable and atomic with entries (a customer registered, a payment
     /// code issued, a rejected request's answer kept for idempotent replay).
-    Note { id: EntryId, kind: String, payload: Vec<u8> },
+    Note {
+        id: EntryId,
+        kind: String,
+        payload: Vec<u8>,
+    },
 }
 
 impl RecordBody {

@@ -611,3 +611,15 @@ impl State {
         self.last_signature = Some(signature);
     }
 }
+
+impl State {
+    /// The index of an account (its position in opening order).
+    pub fn account_index_of(&self, id: &AccountId) -> Option<AccountIndex> {
+        self.account_ids.get(id).copied()
+    }
+
+    /// The account at an index.
+    pub fn account_at(&self, index: AccountIndex) -> Option<&Account> {
+        self.accounts.get(index.0 as usize)
+    }
+}

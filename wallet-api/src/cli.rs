@@ -21,6 +21,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Subcommands {
+    /// Run the HTTP service on an embedded store. On first start it creates the admin token in
+    /// DATA/admin.token (mode 0600) unless GAS_ADMIN_TOKEN is set. Stops cleanly on SIGTERM or
+    /// Ctrl-C: in-flight requests finish and the journal is flushed.
+    Serve(ServeArgs),
     /// Check the journal: recompute every record's hash, every checkpoint signature and every
     /// balance from the journal alone, and report the first place where anything disagrees.
     ///
@@ -36,6 +40,16 @@ pub enum Subcommands {
     /// lost.
     #[command(subcommand)]
     Chaos(ChaosCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory (created if missing).
+    #[arg(long, default_value = DATA_DIRECTORY_DEFAULT)]
+    pub data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +137,12 @@ pub struct CrashChildArgs {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Subcommands::Serve(arguments) => {
+            init_logging();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(crate::serve::serve(arguments.data, arguments.listen))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Subcommands::Verify(arguments) => verify(&arguments),
         Subcommands::Bench(BenchCommand::Ledger(arguments)) => {
             let result = run_ledger_bench(&LedgerBenchOptions {
@@ -212,4 +232,11 @@ fn verify(arguments: &VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// Structured logs on stderr; `RUST_LOG` picks the level (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -6,8 +6,16 @@
 //! - [`chaos`]: the crash harness (`gaswallet chaos ledger-kill`) that SIGKILLs a writer process
 //!   under load and checks that every acknowledged entry survived.
 //! - [`data_dir`]: where things live inside the data directory.
+//! - [`service`]: the wallet service (parties, tokens, wallets, top-ups, payment codes, payments,
+//!   refunds, statements, events), HTTP-free, over the ledger and its projection.
+//! - [`http`]: the axum API over the service: extraction, problems, limits, metrics.
+//! - [`serve`]: `gaswallet serve` (bootstrap, admin token, graceful shutdown).
 
 pub mod bench;
 pub mod chaos;
 pub mod cli;
 pub mod data_dir;
+pub mod http;
+pub mod serve;
+pub mod service;
+pub mod time;

@@ -1,0 +1,131 @@
+//! The HTTP API (axum). `app(state)` builds the router; `run(listener, state, shutdown)` serves it
+//! until `shutdown` resolves, then drains in-flight requests.
+//!
+//! Every response that is not a success is `application/problem+json` with a stable `code`
+//! (see [`error`]). Limits are named constants: [`extract::REQUEST_BODY_BYTES_MAX`],
+//! [`extract::PAGE_LIMIT_MAX`], [`extract::IDEMPOTENCY_KEY_BYTES_MAX`],
+//! [`CONCURRENT_REQUESTS_MAX`], [`REQUEST_TIMEOUT`], [`listener::CONNECTIONS_MAX`].
+
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod listener;
+pub mod metrics;
+
+use crate::service::Service;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Requests handled at once; beyond this the server answers 503 `overloaded` at once instead of
+/// queueing (shedding load keeps the latency of accepted requests bounded).
+pub const CONCURRENT_REQUESTS_MAX: usize = 2048;
+/// Longest a request may take before it is answered 503 `timeout`. A money-moving request that
+/// times out may still commit: retry it with the same Idempotency-Key, which converges.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub metrics: Arc<metrics::HttpMetrics>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(service: Arc<Service>) -> AppState {
+        AppState { service, metrics: Arc::default(), in_flight: Arc::new(Semaphore::new(CONCURRENT_REQUESTS_MAX)) }
+    }
+}
+
+/// Every route, in one place (the OpenAPI test checks the document against this list).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("POST", "/v1/tokens"),
+    ("POST", "/v1/customers"),
+    ("GET", "/v1/customers/{id}"),
+    ("POST", "/v1/merchants"),
+    ("POST", "/v1/technicians"),
+    ("POST", "/v1/concentrators"),
+    ("GET", "/v1/wallets/{id}"),
+    ("POST", "/v1/wallets/{id}/topups"),
+    ("POST", "/v1/wallets/{id}/payment-codes"),
+    ("GET", "/v1/wallets/{id}/statement"),
+    ("POST", "/v1/payments"),
+    ("GET", "/v1/payments/{id}"),
+    ("POST", "/v1/payments/{id}/refunds"),
+    ("GET", "/v1/events"),
+    ("POST", "/v1/ledger/verify"),
+];
+
+pub fn app(state: AppState) -> Router {
+    use handlers::*;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/tokens", post(create_token))
+        .route("/v1/customers", post(create_customer))
+        .route("/v1/customers/{id}", get(get_customer))
+        .route("/v1/merchants", post(create_merchant))
+        .route("/v1/technicians", post(create_technician))
+        .route("/v1/concentrators", post(create_concentrator))
+        .route("/v1/wallets/{id}", get(get_wallet))
+        .route("/v1/wallets/{id}/topups", post(create_topup))
+        .route("/v1/wallets/{id}/payment-codes", post(create_payment_code))
+        .route("/v1/wallets/{id}/statement", get(get_statement))
+        .route("/v1/payments", post(create_payment))
+        .route("/v1/payments/{id}", get(get_payment))
+        .route("/v1/payments/{id}/refunds", post(create_refund))
+        .route("/v1/events", get(list_events))
+        .route("/v1/ledger/verify", post(verify_ledger))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(DefaultBodyLimit::max(extract::REQUEST_BODY_BYTES_MAX))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            // Method and path only: headers carry bearer tokens and are never logged.
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// Load shedding, the request timeout and per-route metrics, around every handler.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let response = match Arc::clone(&state.in_flight).try_acquire_owned() {
+        Err(_) => {
+            error::problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many requests in flight; retry shortly")
+        }
+        Ok(_permit) => match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => error::problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long; retry with the same Idempotency-Key",
+            ),
+        },
+    };
+    state.metrics.record(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and drains in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener::LimitedListener::new(listener, listener::CONNECTIONS_MAX);
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

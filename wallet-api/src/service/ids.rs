@@ -1,0 +1,84 @@
+//! Deterministic ids. Every step the service takes derives its ledger ids from what the caller
+//! sent (UUIDv5), so a retried request produces the very same commands and the ledger answers
+//! "duplicate" instead of posting twice.
+
+use ledger::{AccountId, EntryId};
+use uuid::Uuid;
+
+/// Namespace of every id the service derives.
+const SERVICE_NAMESPACE: Uuid = Uuid::from_u128(0x7761_6c6c_6574_2d61_7069_2d69_6473_0001);
+
+fn derive(parts: &[&[u8]]) -> Uuid {
+    let mut name = Vec::with_capacity(parts.iter().map(|part| part.len() + 1).sum());
+    for part in parts {
+        name.extend_from_slice(part);
+        name.push(0x1f);
+    }
+    Uuid::new_v5(&SERVICE_NAMESPACE, &name)
+}
+
+/// The payment channels a wallet can be topped up from, each with its clearing account.
+pub const CHANNELS: [&str; 4] = ["wechat", "alipay", "bank", "counter"];
+
+pub fn channel_clearing_account(channel: &str) -> AccountId {
+    AccountId(derive(&[b"account", b"channel-clearing", channel.as_bytes()]))
+}
+
+pub fn gas_revenue_account() -> AccountId {
+    AccountId(derive(&[b"account", b"gas-sales-revenue"]))
+}
+
+pub fn merchant_fee_revenue_account() -> AccountId {
+    AccountId(derive(&[b"account", b"merchant-fee-revenue"]))
+}
+
+pub fn wallet_account(customer: Uuid) -> AccountId {
+    AccountId(derive(&[b"account", b"wallet", customer.as_bytes()]))
+}
+
+pub fn merchant_payable_account(merchant: Uuid) -> AccountId {
+    AccountId(derive(&[b"account", b"merchant-payable", merchant.as_bytes()]))
+}
+
+pub fn technician_payable_account(technician: Uuid) -> AccountId {
+    AccountId(derive(&[b"account", b"technician-payable", technician.as_bytes()]))
+}
+
+/// The record that claims an idempotency key for one principal.
+pub fn idempotency_record(principal_scope: &str, key: &str) -> EntryId {
+    EntryId(derive(&[b"idempotency", principal_scope.as_bytes(), key.as_bytes()]))
+}
+
+/// The id of an operation's main object (payment, top-up entry, refund), from the idempotency
+/// record that asked for it.
+pub fn operation(idempotency: EntryId, purpose: &str) -> Uuid {
+    derive(&[b"operation", idempotency.0.as_bytes(), purpose.as_bytes()])
+}
+
+/// The record that says a channel transaction was booked (one per channel and transaction id).
+pub fn channel_transaction(channel: &str, channel_txn_id: &str) -> EntryId {
+    EntryId(derive(&[b"channel-txn", channel.as_bytes(), channel_txn_id.as_bytes()]))
+}
+
+/// The record that issues a payment code.
+pub fn payment_code_issued(code: &str) -> EntryId {
+    EntryId(derive(&[b"payment-code", code.as_bytes()]))
+}
+
+/// The record that uses a payment code up; a second use with other content conflicts.
+pub fn payment_code_used(code: &str) -> EntryId {
+    EntryId(derive(&[b"payment-code-used", code.as_bytes()]))
+}
+
+/// The record that registers a bearer token (by its hash).
+pub fn token_record(token_hash: &[u8; 32]) -> EntryId {
+    EntryId(derive(&[b"token", token_hash]))
+}
+
+pub fn entry_for(object: Uuid, purpose: &str) -> EntryId {
+    EntryId(derive(&[b"entry", object.as_bytes(), purpose.as_bytes()]))
+}
+
+pub fn note_for(object: Uuid, purpose: &str) -> EntryId {
+    EntryId(derive(&[b"note", object.as_bytes(), purpose.as_bytes()]))
+}

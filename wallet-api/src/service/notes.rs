@@ -1,0 +1,134 @@
+//! The facts the service keeps in the ledger's journal as notes (records that move no money).
+//! Each is JSON inside a `RecordBody::Note`, under a kind, and is replayed into the projection
+//! on start. Amounts are decimal strings, like everywhere at the edges.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::model::{BillingMode, Role};
+
+pub const CUSTOMER_REGISTERED: &str = "customer_registered";
+pub const MERCHANT_REGISTERED: &str = "merchant_registered";
+pub const TECHNICIAN_REGISTERED: &str = "technician_registered";
+pub const CONCENTRATOR_REGISTERED: &str = "concentrator_registered";
+pub const TOKEN_ISSUED: &str = "token_issued";
+pub const PAYMENT_CODE_ISSUED: &str = "payment_code_issued";
+pub const PAYMENT_CODE_USED: &str = "payment_code_used";
+pub const PAYMENT_MADE: &str = "payment_made";
+pub const REFUND_MADE: &str = "refund_made";
+pub const TOPUP_RECEIVED: &str = "topup_received";
+pub const IDEMPOTENCY_CLAIMED: &str = "idempotency_claimed";
+pub const IDEMPOTENCY_ANSWERED: &str = "idempotency_answered";
+pub const WEBHOOK_REGISTERED: &str = "webhook_registered";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRegistered {
+    pub id: Uuid,
+    pub name: String,
+    pub household_size: u8,
+    pub tariff: String,
+    pub billing_mode: BillingMode,
+    pub wallet_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantRegistered {
+    pub id: Uuid,
+    pub name: String,
+    pub fee_rate: Decimal,
+    pub payable_account: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyRegistered {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenIssued {
+    pub token_id: Uuid,
+    /// SHA-256 of the token, hex. The token itself is shown once and never stored.
+    pub token_hash: String,
+    pub role: Role,
+    pub subject_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCodeIssued {
+    pub code: String,
+    pub wallet_id: Uuid,
+    pub customer_id: Uuid,
+    pub max_amount: Option<Decimal>,
+    /// Microseconds since the epoch.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCodeUsed {
+    pub code: String,
+    pub payment_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentMade {
+    pub id: Uuid,
+    pub entry_id: Uuid,
+    pub code: String,
+    pub wallet_id: Uuid,
+    pub customer_id: Uuid,
+    pub merchant_id: Uuid,
+    pub amount: Decimal,
+    pub order_ref: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundMade {
+    pub id: Uuid,
+    pub entry_id: Uuid,
+    pub payment_id: Uuid,
+    pub merchant_id: Uuid,
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopupReceived {
+    pub entry_id: Uuid,
+    pub wallet_id: Uuid,
+    pub amount: Decimal,
+    pub channel: String,
+    pub channel_txn_id: String,
+}
+
+/// What an idempotency key produced: the kind and id of the object, from which the answer is
+/// rebuilt exactly (answers are functions of the journal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyClaimed {
+    pub request_hash: String,
+    pub resource: String,
+    pub resource_id: Uuid,
+}
+
+/// A request that was refused for a business reason, kept so a replay gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyAnswered {
+    pub request_hash: String,
+    /// `{"code": ..., "detail": ...}`; the class (and so the HTTP status) follows from the code.
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRegistered {
+    pub id: Uuid,
+    pub url: String,
+    pub role: Role,
+    pub subject_id: Option<Uuid>,
+}
+
+/// Encodes a note payload.
+pub fn encode<T: Serialize>(payload: &T) -> Vec<u8> {
+    // Serializing these plain structs to a Vec cannot fail (no maps with non-string keys, no
+    // custom serializers that error).
+    serde_json::to_vec(payload).unwrap_or_default()
+}

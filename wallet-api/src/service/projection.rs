@@ -1,0 +1,365 @@
+//! The service's view of the journal: parties, tokens, payment codes, payments, refunds,
+//! idempotency records and events, rebuilt from the notes and entries on start and kept in step
+//! by the ledger's commit observer (which runs before any caller in a batch is answered, so a
+//! handler that got its receipt also sees its own writes here).
+
+use super::ids;
+use super::model::{Customer, Event, EventType, Merchant, Party, Payment, PaymentCode, Principal, Refund};
+use super::notes;
+use ledger::record::RecordBody;
+use ledger::state::State;
+use ledger::{chart, AccountId, Asset, CommitObserver, CommittedBatch, EntryId, Side, Timestamp};
+use parking_lot::RwLock;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A wallet whose available balance falls below this gets a `low_balance` event (DESIGN.md:
+/// "a reminder at a low balance, e.g. ≤ 15 CNY").
+pub const LOW_BALANCE_THRESHOLD_FEN: i128 = 1500;
+
+/// What an idempotency key stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyRecord {
+    Claimed { request_hash: String, resource: String, resource_id: Uuid },
+    Answered { request_hash: String, body: serde_json::Value },
+}
+
+/// A top-up as booked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topup {
+    pub entry_id: Uuid,
+    pub wallet: AccountId,
+    pub amount: Decimal,
+    pub channel: String,
+    pub channel_txn_id: String,
+    pub sequence: u64,
+    pub at: Timestamp,
+}
+
+/// A registered webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub url: String,
+    pub owner: Principal,
+}
+
+/// Everything the projection holds.
+#[derive(Debug, Default)]
+pub struct ProjectionState {
+    pub customers: HashMap<Uuid, Customer>,
+    pub customer_by_wallet: HashMap<AccountId, Uuid>,
+    pub merchants: HashMap<Uuid, Merchant>,
+    pub technicians: HashMap<Uuid, Party>,
+    pub concentrators: HashMap<Uuid, Party>,
+    pub tokens: HashMap<[u8; 32], Principal>,
+    pub payment_codes: HashMap<String, PaymentCode>,
+    pub payment_code_by_note: HashMap<Uuid, String>,
+    pub payments: HashMap<Uuid, Payment>,
+    pub refunds: HashMap<Uuid, Refund>,
+    pub topups: HashMap<Uuid, Topup>,
+    pub idempotency: HashMap<EntryId, IdempotencyRecord>,
+    pub events: Vec<Event>,
+    pub webhooks: Vec<Webhook>,
+}
+
+/// The projection, shared between the ledger's writer (which updates it) and handlers (which read).
+#[derive(Debug, Default)]
+pub struct Projection {
+    state: RwLock<ProjectionState>,
+}
+
+impl Projection {
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, ProjectionState> {
+        self.state.read()
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(kind: &str, payload: &[u8]) -> Option<T> {
+    match serde_json::from_slice(payload) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            // Notes are written by this service only; an unreadable one means a newer or broken
+            // writer. It must not stop the replay of everything else.
+            tracing::error!(kind, %error, "unreadable note in the journal");
+            None
+        }
+    }
+}
+
+impl CommitObserver for Projection {
+    fn committed(&self, batch: CommittedBatch<'_>, ledger_state: &State) {
+        let mut projection = self.state.write();
+        for (offset, record) in batch.records.iter().enumerate() {
+            let sequence = batch.first_sequence + offset as u64;
+            match record {
+                RecordBody::Note { id, kind, payload } => {
+                    projection.apply_note(*id, kind, payload, sequence, batch.timestamp);
+                }
+                RecordBody::Entry(entry) => {
+                    projection.detect_low_balance(ledger_state, entry, sequence, batch.timestamp);
+                }
+                RecordBody::AccountOpened(_) | RecordBody::CreditLimitSet { .. } | RecordBody::AccountClosed { .. } => {
+                }
+            }
+        }
+    }
+}
+
+impl ProjectionState {
+    fn push_event(
+        &mut self,
+        event_type: EventType,
+        journal_sequence: u64,
+        at: Timestamp,
+        fill: impl FnOnce(&mut Event),
+    ) {
+        let mut event = Event {
+            sequence: self.events.len() as u64 + 1,
+            event_type,
+            journal_sequence,
+            at,
+            customer_id: None,
+            wallet_id: None,
+            merchant_id: None,
+            payment_id: None,
+            entry_id: None,
+            amount: None,
+            available: None,
+        };
+        fill(&mut event);
+        self.events.push(event);
+    }
+
+    fn apply_note(&mut self, id: EntryId, kind: &str, payload: &[u8], sequence: u64, at: Timestamp) {
+        match kind {
+            notes::CUSTOMER_REGISTERED => {
+                if let Some(note) = parse::<notes::CustomerRegistered>(kind, payload) {
+                    let wallet = AccountId(note.wallet_id);
+                    self.customer_by_wallet.insert(wallet, note.id);
+                    self.customers.insert(
+                        note.id,
+                        Customer {
+                            id: note.id,
+                            name: note.name,
+                            household_size: note.household_size,
+                            tariff: note.tariff,
+                            billing_mode: note.billing_mode,
+                            wallet,
+                            created_at: at,
+                        },
+                    );
+                }
+            }
+            notes::MERCHANT_REGISTERED => {
+                if let Some(note) = parse::<notes::MerchantRegistered>(kind, payload) {
+                    self.merchants.insert(
+                        note.id,
+                        Merchant {
+                            id: note.id,
+                            name: note.name,
+                            fee_rate: note.fee_rate,
+                            payable: AccountId(note.payable_account),
+                            created_at: at,
+                        },
+                    );
+                }
+            }
+            notes::TECHNICIAN_REGISTERED | notes::CONCENTRATOR_REGISTERED => {
+                if let Some(note) = parse::<notes::PartyRegistered>(kind, payload) {
+                    let party = Party { id: note.id, name: note.name, created_at: at };
+                    if kind == notes::TECHNICIAN_REGISTERED {
+                        self.technicians.insert(note.id, party);
+                    } else {
+                        self.concentrators.insert(note.id, party);
+                    }
+                }
+            }
+            notes::TOKEN_ISSUED => {
+                if let Some(note) = parse::<notes::TokenIssued>(kind, payload) {
+                    let hash = hex::decode(&note.token_hash).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+                    if let Some(hash) = hash {
+                        self.tokens.insert(
+                            hash,
+                            Principal { role: note.role, subject_id: note.subject_id, token_id: note.token_id },
+                        );
+                    }
+                }
+            }
+            notes::PAYMENT_CODE_ISSUED => {
+                if let Some(note) = parse::<notes::PaymentCodeIssued>(kind, payload) {
+                    self.payment_code_by_note.insert(id.0, note.code.clone());
+                    self.payment_codes.insert(
+                        note.code.clone(),
+                        PaymentCode {
+                            code: note.code,
+                            wallet: AccountId(note.wallet_id),
+                            customer_id: note.customer_id,
+                            max_amount: note.max_amount,
+                            expires_at: Timestamp(note.expires_at),
+                            used_by: None,
+                        },
+                    );
+                }
+            }
+            notes::PAYMENT_CODE_USED => {
+                if let Some(note) = parse::<notes::PaymentCodeUsed>(kind, payload) {
+                    if let Some(code) = self.payment_codes.get_mut(&note.code) {
+                        code.used_by = Some(note.payment_id);
+                    }
+                }
+            }
+            notes::PAYMENT_MADE => {
+                if let Some(note) = parse::<notes::PaymentMade>(kind, payload) {
+                    self.payments.insert(
+                        note.id,
+                        Payment {
+                            id: note.id,
+                            entry_id: note.entry_id,
+                            wallet: AccountId(note.wallet_id),
+                            customer_id: note.customer_id,
+                            merchant_id: note.merchant_id,
+                            amount: note.amount,
+                            refunded: Decimal::ZERO,
+                            order_ref: note.order_ref,
+                            created_at: at,
+                            refunds: Vec::new(),
+                        },
+                    );
+                    self.push_event(EventType::PaymentPosted, sequence, at, |event| {
+                        event.customer_id = Some(note.customer_id);
+                        event.wallet_id = Some(note.wallet_id);
+                        event.merchant_id = Some(note.merchant_id);
+                        event.payment_id = Some(note.id);
+                        event.entry_id = Some(note.entry_id);
+                        event.amount = Some(note.amount);
+                    });
+                }
+            }
+            notes::REFUND_MADE => {
+                if let Some(note) = parse::<notes::RefundMade>(kind, payload) {
+                    let mut customer_and_wallet = None;
+                    if let Some(payment) = self.payments.get_mut(&note.payment_id) {
+                        payment.refunded += note.amount;
+                        payment.refunds.push(note.id);
+                        customer_and_wallet = Some((payment.customer_id, payment.wallet.0));
+                    }
+                    self.refunds.insert(
+                        note.id,
+                        Refund {
+                            id: note.id,
+                            entry_id: note.entry_id,
+                            payment_id: note.payment_id,
+                            merchant_id: note.merchant_id,
+                            amount: note.amount,
+                            created_at: at,
+                        },
+                    );
+                    self.push_event(EventType::RefundPosted, sequence, at, |event| {
+                        event.customer_id = customer_and_wallet.map(|(customer, _)| customer);
+                        event.wallet_id = customer_and_wallet.map(|(_, wallet)| wallet);
+                        event.merchant_id = Some(note.merchant_id);
+                        event.payment_id = Some(note.payment_id);
+                        event.entry_id = Some(note.entry_id);
+                        event.amount = Some(note.amount);
+                    });
+                }
+            }
+            notes::TOPUP_RECEIVED => {
+                if let Some(note) = parse::<notes::TopupReceived>(kind, payload) {
+                    let customer = self.customer_by_wallet.get(&AccountId(note.wallet_id)).copied();
+                    self.topups.insert(
+                        note.entry_id,
+                        Topup {
+                            entry_id: note.entry_id,
+                            wallet: AccountId(note.wallet_id),
+                            amount: note.amount,
+                            channel: note.channel.clone(),
+                            channel_txn_id: note.channel_txn_id.clone(),
+                            sequence,
+                            at,
+                        },
+                    );
+                    self.push_event(EventType::TopupPosted, sequence, at, |event| {
+                        event.customer_id = customer;
+                        event.wallet_id = Some(note.wallet_id);
+                        event.entry_id = Some(note.entry_id);
+                        event.amount = Some(note.amount);
+                    });
+                }
+            }
+            notes::IDEMPOTENCY_CLAIMED => {
+                if let Some(note) = parse::<notes::IdempotencyClaimed>(kind, payload) {
+                    self.idempotency.insert(
+                        id,
+                        IdempotencyRecord::Claimed {
+                            request_hash: note.request_hash,
+                            resource: note.resource,
+                            resource_id: note.resource_id,
+                        },
+                    );
+                }
+            }
+            notes::IDEMPOTENCY_ANSWERED => {
+                if let Some(note) = parse::<notes::IdempotencyAnswered>(kind, payload) {
+                    self.idempotency
+                        .insert(id, IdempotencyRecord::Answered { request_hash: note.request_hash, body: note.body });
+                }
+            }
+            notes::WEBHOOK_REGISTERED => {
+                if let Some(note) = parse::<notes::WebhookRegistered>(kind, payload) {
+                    self.webhooks.push(Webhook {
+                        id: note.id,
+                        url: note.url,
+                        owner: Principal { role: note.role, subject_id: note.subject_id, token_id: Uuid::nil() },
+                    });
+                }
+            }
+            other => tracing::warn!(kind = other, "note of an unknown kind ignored"),
+        }
+    }
+
+    /// Emits `low_balance` when an entry takes a wallet's available balance from at or above the
+    /// threshold to below it.
+    fn detect_low_balance(
+        &mut self,
+        ledger_state: &State,
+        entry: &ledger::record::EntryRecord,
+        sequence: u64,
+        at: Timestamp,
+    ) {
+        for posting in &entry.postings {
+            if posting.side != Side::Debit {
+                continue;
+            }
+            let Some(account) = ledger_state.account_at(posting.account) else { continue };
+            if account.code != chart::CUSTOMER_WALLET || account.asset != Asset::Cny {
+                continue;
+            }
+            let before =
+                ledger_state.balances_as_of_sequence(posting.account, sequence - 1).available_on(account.normal_side);
+            let after =
+                ledger_state.balances_as_of_sequence(posting.account, sequence).available_on(account.normal_side);
+            if before >= LOW_BALANCE_THRESHOLD_FEN && after < LOW_BALANCE_THRESHOLD_FEN {
+                let wallet = account.id;
+                let customer = self.customer_by_wallet.get(&wallet).copied();
+                self.push_event(EventType::LowBalance, sequence, at, |event| {
+                    event.customer_id = customer;
+                    event.wallet_id = Some(wallet.0);
+                    event.entry_id = Some(entry.id.0);
+                    event.available = Some(Asset::Cny.decimal_from_minor(after));
+                });
+            }
+        }
+    }
+}
+
+/// Ids of the system accounts (opened at start-up).
+pub fn system_accounts() -> Vec<(AccountId, ledger::ChartCode)> {
+    let mut accounts: Vec<(AccountId, ledger::ChartCode)> =
+        ids::CHANNELS.iter().map(|channel| (ids::channel_clearing_account(channel), chart::CHANNEL_CLEARING)).collect();
+    accounts.push((ids::gas_revenue_account(), chart::GAS_SALES_REVENUE));
+    accounts.push((ids::merchant_fee_revenue_account(), chart::MERCHANT_FEE_REVENUE));
+    accounts
+}
