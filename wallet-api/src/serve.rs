@@ -70,7 +70,15 @@ pub async fn serve(data: PathBuf, listen: String) -> anyhow::Result<()> {
     }
     println!("gaswallet listening on http://{address}  (data: {})", data.display());
     tracing::info!(%address, "listening");
+    let (stop_deliveries, deliveries_stopped) = tokio::sync::watch::channel(false);
+    let deliveries = tokio::spawn(crate::service::webhooks::run_deliveries(
+        Arc::clone(&service),
+        service.signing_key().clone(),
+        deliveries_stopped,
+    ));
     run(listener, AppState::new(Arc::clone(&service)), shutdown_signal()).await?;
+    let _ = stop_deliveries.send(true);
+    let _ = deliveries.await;
     tracing::info!("draining done; flushing the ledger");
     match Arc::try_unwrap(service) {
         Ok(service) => {

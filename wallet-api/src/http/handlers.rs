@@ -411,6 +411,48 @@ pub async fn verify_ledger(State(state): State<AppState>, Auth(principal): Auth)
     .into_response())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRequest {
+    pub url: String,
+}
+
+fn webhook_json(id: Uuid, url: &str, public_key: &str) -> serde_json::Value {
+    json!({
+        "id": id,
+        "url": url,
+        "signature": {
+            "algorithm": "ed25519",
+            "public_key": public_key,
+            "header": "Gaswallet-Signature: ed25519=<hex>",
+            "signed_bytes": "gaswallet.webhook.v1\\n<Gaswallet-Timestamp>\\n<body>",
+        },
+    })
+}
+
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<WebhookRequest>,
+) -> HandlerResult {
+    let id = state.service.register_webhook(&principal, &body.value.url).await?;
+    Ok((StatusCode::CREATED, Json(webhook_json(id, &body.value.url, &state.service.public_key_hex()))).into_response())
+}
+
+pub async fn list_webhooks(State(state): State<AppState>, Auth(principal): Auth) -> HandlerResult {
+    let public_key = state.service.public_key_hex();
+    let items: Vec<serde_json::Value> = state
+        .service
+        .projection()
+        .read()
+        .webhooks
+        .iter()
+        .filter(|webhook| webhook.owner.role == principal.role && webhook.owner.subject_id == principal.subject_id)
+        .map(|webhook| webhook_json(webhook.id, &webhook.url, &public_key))
+        .collect();
+    Ok(Json(json!({ "items": items, "next_cursor": null })).into_response())
+}
+
 pub async fn not_found() -> Response {
     super::error::problem(StatusCode::NOT_FOUND, "not_found", "no such route")
 }

@@ -65,6 +65,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/payments/{id}/refunds"),
     ("GET", "/v1/events"),
     ("POST", "/v1/ledger/verify"),
+    ("POST", "/v1/webhooks"),
+    ("GET", "/v1/webhooks"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -87,6 +89,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/payments/{id}/refunds", post(create_refund))
         .route("/v1/events", get(list_events))
         .route("/v1/ledger/verify", post(verify_ledger))
+        .route("/v1/webhooks", post(create_webhook).get(list_webhooks))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

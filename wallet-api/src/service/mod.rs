@@ -12,6 +12,7 @@ pub mod ids;
 pub mod model;
 pub mod notes;
 pub mod projection;
+pub mod webhooks;
 
 use error::{from_rejection, ErrorClass, ServiceError};
 use ledger::{
@@ -52,6 +53,8 @@ pub struct Service {
     projection: Arc<Projection>,
     clock: Arc<dyn Clock>,
     refund_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The engine's key (the ledger's checkpoint key), for signing webhooks.
+    signing_key: ed25519_dalek::SigningKey,
 }
 
 /// A verified idempotency request: who asked, with which key, for which body.
@@ -184,7 +187,8 @@ impl Service {
             }
         }
         let refund_locks = (0..REFUND_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Ok(Service { ledger, reader, projection, clock, refund_locks })
+        let signing_key = ledger::signing::load_or_create_signing_key(directory)?;
+        Ok(Service { ledger, reader, projection, clock, refund_locks, signing_key })
     }
 
     pub fn reader(&self) -> &LedgerReader {
@@ -197,6 +201,16 @@ impl Service {
 
     pub fn projection(&self) -> &Projection {
         &self.projection
+    }
+
+    /// The engine's signing key (checkpoints and webhooks).
+    pub fn signing_key(&self) -> &ed25519_dalek::SigningKey {
+        &self.signing_key
+    }
+
+    /// The engine's public key, hex: what webhook receivers and auditors pin.
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.signing_key.verifying_key().to_bytes())
     }
 
     pub fn now(&self) -> Timestamp {
@@ -218,7 +232,7 @@ impl Service {
         Ok(ticket.wait_async().await?)
     }
 
-    async fn submit_one(&self, command: Command) -> Result<CommandResult, ServiceError> {
+    pub(crate) async fn submit_one(&self, command: Command) -> Result<CommandResult, ServiceError> {
         self.submit(vec![command])
             .await?
             .pop()

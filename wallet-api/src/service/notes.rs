@@ -21,6 +21,7 @@ pub const TOPUP_RECEIVED: &str = "topup_received";
 pub const IDEMPOTENCY_CLAIMED: &str = "idempotency_claimed";
 pub const IDEMPOTENCY_ANSWERED: &str = "idempotency_answered";
 pub const WEBHOOK_REGISTERED: &str = "webhook_registered";
+pub const WEBHOOK_PROGRESS: &str = "webhook_progress";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRegistered {
@@ -124,6 +125,13 @@ pub struct WebhookRegistered {
     pub url: String,
     pub role: Role,
     pub subject_id: Option<Uuid>,
+}
+
+/// Events up to this cursor were delivered to the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookProgress {
+    pub webhook_id: Uuid,
+    pub delivered_through: u64,
 }
 
 /// Encodes a note payload.

@@ -62,6 +62,8 @@ pub struct ProjectionState {
     pub idempotency: HashMap<EntryId, IdempotencyRecord>,
     pub events: Vec<Event>,
     pub webhooks: Vec<Webhook>,
+    /// Events delivered to each webhook, as last recorded.
+    pub webhook_progress: HashMap<Uuid, u64>,
 }
 
 /// The projection, shared between the ledger's writer (which updates it) and handlers (which read).
@@ -314,6 +316,12 @@ impl ProjectionState {
                         url: note.url,
                         owner: Principal { role: note.role, subject_id: note.subject_id, token_id: Uuid::nil() },
                     });
+                }
+            }
+            notes::WEBHOOK_PROGRESS => {
+                if let Some(note) = parse::<notes::WebhookProgress>(kind, payload) {
+                    let progress = self.webhook_progress.entry(note.webhook_id).or_default();
+                    *progress = (*progress).max(note.delivered_through);
                 }
             }
             other => tracing::warn!(kind = other, "note of an unknown kind ignored"),
