@@ -9,6 +9,7 @@
 //! - [`service`]: the wallet service (parties, tokens, wallets, top-ups, payment codes, payments,
 //!   refunds, statements, events), HTTP-free, over the ledger and its projection.
 //! - [`http`]: the axum API over the service: extraction, problems, limits, metrics.
+//! - [`metering`]: tiered tariffs and the pure pricing function (readings and charging follow).
 //! - [`serve`]: `gaswallet serve` (bootstrap, admin token, graceful shutdown).
 
 pub mod bench;
@@ -16,6 +17,7 @@ pub mod chaos;
 pub mod cli;
 pub mod data_dir;
 pub mod http;
+pub mod metering;
 pub mod serve;
 pub mod service;
 pub mod time;

@@ -1,0 +1,3 @@
+//! Metering and automatic payment: tariffs and pricing first (pure), then readings and charging.
+
+pub mod tariff;
