@@ -1,0 +1,9 @@
+//! Property tests across the gaswallet crates. They live in `tests/`:
+//!
+//! - `ledger_model.rs`: random operation sequences (including restarts) against the real ledger
+//!   and an in-memory reference model, with the ledger's invariants checked after every step.
+//! - `ledger_amounts.rs`: decimal ↔ minor-unit conversion.
+//! - `tariff_properties.rs`: tiered gas pricing.
+//!
+//! Failing cases are saved by proptest under `proptest-regressions/` and replayed first on the
+//! next run; `PROPTEST_CASES=N` runs more (or fewer) cases.
