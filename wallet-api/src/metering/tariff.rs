@@ -218,7 +218,7 @@ impl Tariff {
 }
 
 /// One priced piece of consumption.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChargeLine {
     /// First day of the tier year this volume counts in.
     pub tier_year_start: NaiveDate,

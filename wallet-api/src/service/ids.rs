@@ -75,6 +75,22 @@ pub fn token_record(token_hash: &[u8; 32]) -> EntryId {
     EntryId(derive(&[b"token", token_hash]))
 }
 
+/// The record that registers a meter: one per serial, so a serial cannot be registered twice.
+pub fn meter_serial(serial: &str) -> EntryId {
+    EntryId(derive(&[b"meter-serial", serial.as_bytes()]))
+}
+
+/// The record of an accepted reading: one per (meter, counter), so a retried reading never
+/// charges twice; its entries' ids derive from it.
+pub fn reading(meter: Uuid, counter: u64) -> EntryId {
+    EntryId(derive(&[b"reading", meter.as_bytes(), &counter.to_be_bytes()]))
+}
+
+/// A customer's arrears receivable.
+pub fn arrears_account(customer: Uuid) -> AccountId {
+    AccountId(derive(&[b"account", b"arrears", customer.as_bytes()]))
+}
+
 pub fn entry_for(object: Uuid, purpose: &str) -> EntryId {
     EntryId(derive(&[b"entry", object.as_bytes(), purpose.as_bytes()]))
 }

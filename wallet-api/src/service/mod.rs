@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod metering;
 pub mod model;
 pub mod notes;
 pub mod projection;
@@ -53,6 +54,8 @@ pub struct Service {
     projection: Arc<Projection>,
     clock: Arc<dyn Clock>,
     refund_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Readings of one customer are priced one at a time (see `metering`).
+    customer_locks: Vec<tokio::sync::Mutex<()>>,
     /// The engine's key (the ledger's checkpoint key), for signing webhooks.
     signing_key: ed25519_dalek::SigningKey,
 }
@@ -135,6 +138,13 @@ fn money(amount: Decimal) -> Result<Decimal, ServiceError> {
     Ok(amount.normalize())
 }
 
+/// Renders a gas volume with exactly three decimals (m³).
+pub fn volume(amount: Decimal) -> String {
+    let mut value = amount;
+    value.rescale(3);
+    value.to_string()
+}
+
 /// Renders CNY with exactly two decimals.
 pub fn cny(amount: Decimal) -> String {
     let mut value = amount;
@@ -188,7 +198,8 @@ impl Service {
         }
         let refund_locks = (0..REFUND_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         let signing_key = ledger::signing::load_or_create_signing_key(directory)?;
-        Ok(Service { ledger, reader, projection, clock, refund_locks, signing_key })
+        let customer_locks = (0..metering::CUSTOMER_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
+        Ok(Service { ledger, reader, projection, clock, refund_locks, customer_locks, signing_key })
     }
 
     pub fn reader(&self) -> &LedgerReader {
@@ -608,7 +619,7 @@ impl Service {
             available: Asset::Cny.decimal_from_minor(balances.available_on(side)),
             held: Asset::Cny.decimal_from_minor(i128::from(balances.held_against(side))),
             credit_limit: Asset::Cny.decimal_from_minor(i128::from(account.credit_limit_minor)),
-            arrears: Decimal::ZERO,
+            arrears: self.arrears_of(customer.id),
             open: account.is_open(),
         })
     }

@@ -22,6 +22,44 @@ pub const IDEMPOTENCY_CLAIMED: &str = "idempotency_claimed";
 pub const IDEMPOTENCY_ANSWERED: &str = "idempotency_answered";
 pub const WEBHOOK_REGISTERED: &str = "webhook_registered";
 pub const WEBHOOK_PROGRESS: &str = "webhook_progress";
+pub const METER_REGISTERED: &str = "meter_registered";
+pub const READING_ACCEPTED: &str = "reading_accepted";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterRegistered {
+    pub id: Uuid,
+    pub serial: String,
+    pub customer_id: Uuid,
+    /// ed25519 public key, 64 hex characters.
+    pub public_key: String,
+    pub max_flow_m3_per_h: Decimal,
+    pub initial_register: Decimal,
+    /// Microseconds since the epoch.
+    pub installed_at: i64,
+}
+
+/// An accepted reading with its pricing: the e-bill line is rebuilt from this alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadingAccepted {
+    pub meter_id: Uuid,
+    pub customer_id: Uuid,
+    pub counter: u64,
+    pub register: Decimal,
+    pub read_at: i64,
+    pub previous_register: Decimal,
+    pub previous_read_at: i64,
+    pub volume: Decimal,
+    pub lines: Vec<crate::metering::tariff::ChargeLine>,
+    pub total: Decimal,
+    /// Paid from the wallet now.
+    pub charged: Decimal,
+    /// Booked as arrears (the wallet could not pay).
+    pub arrears: Decimal,
+    pub tier_year_start: chrono::NaiveDate,
+    pub annual_volume_after: Decimal,
+    /// False in monthly mode: priced for the bill, charged on the due date.
+    pub billed: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRegistered {

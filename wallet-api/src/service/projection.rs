@@ -64,6 +64,45 @@ pub struct ProjectionState {
     pub webhooks: Vec<Webhook>,
     /// Events delivered to each webhook, as last recorded.
     pub webhook_progress: HashMap<Uuid, u64>,
+    pub meters: HashMap<Uuid, Meter>,
+    /// Per customer: the tier year and the volume used in it so far.
+    pub annual_volume: HashMap<Uuid, (chrono::NaiveDate, Decimal)>,
+    /// What each accepted reading charged (by its record id), to answer retries.
+    pub reading_charges: HashMap<EntryId, Decimal>,
+    /// Per customer: accepted readings, oldest first (the e-bill lines).
+    pub bills: HashMap<Uuid, Vec<Bill>>,
+    pub bill_by_id: HashMap<Uuid, (Uuid, usize)>,
+}
+
+/// The last accepted reading of a meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastReading {
+    pub counter: u64,
+    pub register: Decimal,
+    pub read_at: Timestamp,
+}
+
+/// A registered meter.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    pub id: Uuid,
+    pub serial: String,
+    pub customer_id: Uuid,
+    pub public_key: ed25519_dalek::VerifyingKey,
+    pub max_flow_m3_per_h: Decimal,
+    pub initial_register: Decimal,
+    pub installed_at: Timestamp,
+    pub active: bool,
+    pub last: Option<LastReading>,
+}
+
+/// One e-bill line: an accepted reading, priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bill {
+    pub id: Uuid,
+    pub sequence: u64,
+    pub at: Timestamp,
+    pub reading: notes::ReadingAccepted,
 }
 
 /// The projection, shared between the ledger's writer (which updates it) and handlers (which read).
@@ -316,6 +355,46 @@ impl ProjectionState {
                         url: note.url,
                         owner: Principal { role: note.role, subject_id: note.subject_id, token_id: Uuid::nil() },
                     });
+                }
+            }
+            notes::METER_REGISTERED => {
+                if let Some(note) = parse::<notes::MeterRegistered>(kind, payload) {
+                    let key = hex::decode(&note.public_key)
+                        .ok()
+                        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                        .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok());
+                    if let Some(public_key) = key {
+                        self.meters.insert(
+                            note.id,
+                            Meter {
+                                id: note.id,
+                                serial: note.serial,
+                                customer_id: note.customer_id,
+                                public_key,
+                                max_flow_m3_per_h: note.max_flow_m3_per_h,
+                                initial_register: note.initial_register,
+                                installed_at: Timestamp(note.installed_at),
+                                active: true,
+                                last: None,
+                            },
+                        );
+                    }
+                }
+            }
+            notes::READING_ACCEPTED => {
+                if let Some(note) = parse::<notes::ReadingAccepted>(kind, payload) {
+                    if let Some(meter) = self.meters.get_mut(&note.meter_id) {
+                        meter.last = Some(LastReading {
+                            counter: note.counter,
+                            register: note.register,
+                            read_at: Timestamp(note.read_at),
+                        });
+                    }
+                    self.annual_volume.insert(note.customer_id, (note.tier_year_start, note.annual_volume_after));
+                    self.reading_charges.insert(id, if note.billed { note.total } else { Decimal::ZERO });
+                    let bills = self.bills.entry(note.customer_id).or_default();
+                    self.bill_by_id.insert(id.0, (note.customer_id, bills.len()));
+                    bills.push(Bill { id: id.0, sequence, at, reading: note });
                 }
             }
             notes::WEBHOOK_PROGRESS => {

@@ -1,0 +1,97 @@
+//! Signed readings charged at Beijing's tier prices, rejections by code, arrears when the wallet
+//! runs dry; through the service (the HTTP routes share it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ed25519_dalek::{Signer, SigningKey};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use wallet_api::service::metering::{reading_message, ReadingInput, ReadingResult};
+use wallet_api::service::IdempotencyRequest;
+
+fn reading(key: &SigningKey, meter_id: &str, counter: u64, register: &str, read_at: &str) -> ReadingInput {
+    let signature = key.sign(reading_message(meter_id, counter, register, read_at).as_bytes());
+    ReadingInput {
+        meter_id: meter_id.to_owned(),
+        counter,
+        register: register.to_owned(),
+        read_at: read_at.to_owned(),
+        signature: hex::encode(signature.to_bytes()),
+    }
+}
+
+fn outcome(result: &ReadingResult) -> (String, Option<String>) {
+    (result.status.to_owned(), result.code.map(str::to_owned).or_else(|| result.charge.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_are_verified_priced_by_tier_and_charged() {
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = wallet_api::serve::open_service(data.path()).await.unwrap();
+    let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
+    let customer = service.register_customer("Li Na", Some(3), None, None, None).await.unwrap();
+    let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
+    let wallet_id: uuid::Uuid = customer.body["wallet_id"].as_str().unwrap().parse().unwrap();
+    let topup = IdempotencyRequest::new(&admin, "t1", "POST", "/topups", b"1");
+    service.topup(&admin, wallet_id, dec!(900.00), "bank", "B-1", &topup).await.unwrap();
+
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let public_key = hex::encode(key.verifying_key().to_bytes());
+    let installed_at = wallet_api::time::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    let meter = service
+        .register_meter(&admin, "BJ-0001", customer_id, &public_key, Some(dec!(10)), dec!(0), Some(installed_at))
+        .await
+        .unwrap();
+    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        service
+            .register_meter(&admin, "BJ-0001", customer_id, &public_key, None, dec!(0), None)
+            .await
+            .unwrap_err()
+            .code,
+        "duplicate_serial"
+    );
+
+    let other_key = SigningKey::from_bytes(&[9u8; 32]);
+    let batch = vec![
+        reading(&key, &meter_id, 1, "330.000", "2026-03-01T03:00:00Z"),
+        // Same counter again: replayed (the retry of an accepted reading answers as accepted).
+        reading(&key, &meter_id, 1, "330.000", "2026-03-01T03:00:00Z"),
+        reading(&other_key, &meter_id, 2, "340.000", "2026-03-02T03:00:00Z"),
+        reading(&key, &uuid::Uuid::new_v4().to_string(), 2, "340.000", "2026-03-02T03:00:00Z"),
+        reading(&key, &meter_id, 2, "320.000", "2026-03-02T03:00:00Z"),
+        reading(&key, &meter_id, 2, "340.000", "2099-03-02T03:00:00Z"),
+        // 10 m³/h at most: 1000 m³ in a day is implausible.
+        reading(&key, &meter_id, 2, "1330.000", "2026-03-02T03:00:00Z"),
+        reading(&key, &meter_id, 3, "370.000", "2026-03-10T03:00:00Z"),
+    ];
+    let results = service.ingest_readings(&admin, &batch).await.unwrap();
+    let outcomes: Vec<(String, Option<String>)> = results.iter().map(outcome).collect();
+    let accepted = |charge: &str| ("accepted".to_owned(), Some(charge.to_owned()));
+    let rejected = |code: &str| ("rejected".to_owned(), Some(code.to_owned()));
+    assert_eq!(
+        outcomes,
+        vec![
+            accepted("861.30"),
+            accepted("861.30"),
+            rejected("bad_signature"),
+            rejected("unknown_meter"),
+            rejected("register_backwards"),
+            rejected("future_reading"),
+            rejected("implausible_flow"),
+            accepted("108.80"),
+        ]
+    );
+    // 900.00 − 861.30 = 38.70 left; the 108.80 charge takes it and books 70.10 as arrears.
+    let wallet = service.wallet(&admin, wallet_id).unwrap();
+    assert_eq!(wallet.balance, Decimal::ZERO);
+    assert_eq!(wallet.arrears, dec!(70.10));
+    // Replaying an older counter that was never accepted is refused.
+    let stale = service
+        .ingest_readings(&admin, &[reading(&key, &meter_id, 2, "350.000", "2026-03-05T03:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(outcome(&stale[0]), rejected("replayed_reading"));
+    let report = service.reader().verify().unwrap();
+    assert!(report.ok, "{report:?}");
+}
