@@ -47,9 +47,17 @@ pub fn admin_token(data: &Path) -> anyhow::Result<(String, AdminTokenSource)> {
 /// Opens the service on a data directory (blocking: replays the journal) and registers the
 /// admin token.
 pub async fn open_service(data: &Path) -> anyhow::Result<(Arc<Service>, AdminTokenSource)> {
+    open_service_with_clock(data, Arc::new(SystemClock)).await
+}
+
+/// Like [`open_service`], with the clock the service and its ledger read (tests move it by hand).
+pub async fn open_service_with_clock(
+    data: &Path,
+    clock: Arc<dyn ledger::Clock>,
+) -> anyhow::Result<(Arc<Service>, AdminTokenSource)> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let ledger_dir = ledger_directory(data);
-    let service = tokio::task::spawn_blocking(move || Service::open(&ledger_dir, Arc::new(SystemClock))).await??;
+    let service = tokio::task::spawn_blocking(move || Service::open(&ledger_dir, clock)).await??;
     let (token, source) = admin_token(data)?;
     service
         .ensure_admin_token(&token)
@@ -76,9 +84,12 @@ pub async fn serve(data: PathBuf, listen: String) -> anyhow::Result<()> {
         service.signing_key().clone(),
         deliveries_stopped,
     ));
+    let scheduler =
+        tokio::spawn(crate::service::scheduler::run_scheduler(Arc::clone(&service), stop_deliveries.subscribe()));
     run(listener, AppState::new(Arc::clone(&service)), shutdown_signal()).await?;
     let _ = stop_deliveries.send(true);
     let _ = deliveries.await;
+    let _ = scheduler.await;
     tracing::info!("draining done; flushing the ledger");
     match Arc::try_unwrap(service) {
         Ok(service) => {

@@ -6,6 +6,7 @@
 use ed25519_dalek::{Signer, SigningKey};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+use wallet_api::metering::valve::ValveState;
 use wallet_api::service::metering::{reading_message, ReadingInput, ReadingResult};
 use wallet_api::service::IdempotencyRequest;
 
@@ -27,7 +28,11 @@ fn outcome(result: &ReadingResult) -> (String, Option<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_are_verified_priced_by_tier_and_charged() {
     let data = tempfile::tempdir().unwrap();
-    let (service, _) = wallet_api::serve::open_service(data.path()).await.unwrap();
+    // A Tuesday noon in Beijing: outside friendly-credit hours.
+    let clock = std::sync::Arc::new(ledger::ManualClock::new(
+        wallet_api::time::parse_rfc3339("2026-03-10T12:00:00+08:00").unwrap(),
+    ));
+    let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), clock.clone()).await.unwrap();
     let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
     let customer = service.register_customer("Li Na", Some(3), None, None, None).await.unwrap();
     let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
@@ -92,6 +97,45 @@ async fn readings_are_verified_priced_by_tier_and_charged() {
         .await
         .unwrap();
     assert_eq!(outcome(&stale[0]), rejected("replayed_reading"));
+    let events = |service: &wallet_api::service::Service| -> Vec<String> {
+        let (events, _) = service.events(&admin, 0, 500);
+        events.iter().map(|event| event.event_type.as_str().to_owned()).collect()
+    };
+    assert!(events(&service).contains(&"valve_close".to_owned()), "{:?}", events(&service));
+    assert_eq!(service.projection().read().valves.get(&customer_id).copied(), Some(ValveState::Closed));
+
+    // A top-up pays the arrears first and arms the valve; the next consumption opens it.
+    let topup = IdempotencyRequest::new(&admin, "t2", "POST", "/topups", b"2");
+    let answer = service.topup(&admin, wallet_id, dec!(100.00), "wechat", "W-2", &topup).await.unwrap();
+    assert_eq!(answer.body["arrears_paid"], "70.10");
+    assert_eq!(answer.body["balance"], "29.90");
+    assert_eq!(service.wallet(&admin, wallet_id).unwrap().arrears, Decimal::ZERO);
+    assert_eq!(service.projection().read().valves.get(&customer_id).copied(), Some(ValveState::Armed));
+    let flowing = service
+        .ingest_readings(&admin, &[reading(&key, &meter_id, 4, "371.000", "2026-03-10T03:30:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(outcome(&flowing[0]), accepted("2.83"));
+    assert_eq!(service.projection().read().valves.get(&customer_id).copied(), Some(ValveState::Open));
+    let names = events(&service);
+    let position = |name: &str| names.iter().position(|event| event == name).unwrap();
+    assert!(position("valve_close") < position("valve_armed") && position("valve_armed") < position("valve_open"));
+
+    // Running dry on a Tuesday evening: only a warning; the close waits for 08:00.
+    clock.set(wallet_api::time::parse_rfc3339("2026-03-10T22:00:00+08:00").unwrap());
+    let late = service
+        .ingest_readings(&admin, &[reading(&key, &meter_id, 5, "390.000", "2026-03-10T13:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(outcome(&late[0]), accepted("53.77"));
+    assert!(service.arrears_of(customer_id) > Decimal::ZERO);
+    assert_eq!(service.projection().read().valves.get(&customer_id).copied(), Some(ValveState::Open));
+    assert!(events(&service).contains(&"valve_close_deferred".to_owned()));
+    assert_eq!(service.close_due_valves().await.unwrap(), 0);
+    clock.set(wallet_api::time::parse_rfc3339("2026-03-11T08:00:01+08:00").unwrap());
+    assert_eq!(service.close_due_valves().await.unwrap(), 1);
+    assert_eq!(service.projection().read().valves.get(&customer_id).copied(), Some(ValveState::Closed));
+
     let report = service.reader().verify().unwrap();
     assert!(report.ok, "{report:?}");
 }

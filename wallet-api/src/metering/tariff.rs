@@ -95,6 +95,11 @@ fn beijing() -> FixedOffset {
     BEIJING
 }
 
+/// Beijing time's fixed offset (UTC+8).
+pub fn beijing_offset() -> FixedOffset {
+    BEIJING
+}
+
 /// The Beijing calendar date of an instant.
 pub fn beijing_date(at: Timestamp) -> Option<NaiveDate> {
     DateTime::from_timestamp_micros(at.0).map(|utc| utc.with_timezone(&beijing()).date_naive())

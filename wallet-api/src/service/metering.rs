@@ -14,6 +14,7 @@ use super::model::{BillingMode, Principal, Role};
 use super::notes;
 use super::Service;
 use crate::metering::tariff::{price_interval, ChargeLine, Tariff};
+use crate::metering::valve::{self, ValveDecision, ValveState};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use ledger::{chart, AccountId, AccountSpec, Asset, Command, EntrySpec, PostingSpec, RejectionCode, Timestamp};
 use rust_decimal::Decimal;
@@ -227,8 +228,7 @@ impl Service {
             return Ok(ReadingResult::rejected(input, "malformed_reading"));
         };
         // Readings of one customer are priced one at a time: the annual volume is shared.
-        let stripe = (meter.customer_id.as_u128() % CUSTOMER_LOCK_STRIPES as u128) as usize;
-        let _guard = self.customer_locks[stripe].lock().await;
+        let _guard = self.customer_lock(meter.customer_id).lock().await;
         let (meter, customer, annual) = {
             let projection = self.projection().read();
             let meter = projection.meters.get(&meter_id).cloned();
@@ -351,6 +351,35 @@ impl Service {
                 hold: None,
             }));
         }
+        let (valve, close_already_deferred) = {
+            let projection = self.projection().read();
+            (
+                projection.valves.get(&customer.id).copied().unwrap_or_default(),
+                projection.deferred_closes.contains_key(&customer.id),
+            )
+        };
+        let arrears_after = self.arrears_of(customer.id) + to_arrears;
+        let arrears_after_fen = Asset::Cny.minor_from_decimal_allow_zero(arrears_after).map_or(0, i128::from);
+        let valve_note = |state: ValveState, reason: &str| Command::Note {
+            id: ids::note_for(reading_id.0, "valve"),
+            kind: notes::VALVE_CHANGED.into(),
+            payload: notes::encode(&notes::ValveChanged { customer_id: customer.id, state, reason: reason.to_owned() }),
+        };
+        if valve == ValveState::Armed && volume > Decimal::ZERO {
+            // Gas flowed after the valve was armed: the customer pressed the button at the meter.
+            commands.push(valve_note(ValveState::Open, "button_pressed"));
+        } else {
+            match valve::after_charge(valve, arrears_after_fen, now) {
+                ValveDecision::Nothing => {}
+                ValveDecision::Close => commands.push(valve_note(ValveState::Closed, "arrears")),
+                ValveDecision::DeferClose { until } if !close_already_deferred => commands.push(Command::Note {
+                    id: ids::note_for(reading_id.0, "valve-deferred"),
+                    kind: notes::VALVE_CLOSE_DEFERRED.into(),
+                    payload: notes::encode(&notes::ValveCloseDeferred { customer_id: customer.id, until: until.0 }),
+                }),
+                ValveDecision::DeferClose { .. } => {}
+            }
+        }
         match self.submit_one(Command::Linked(commands)).await? {
             Ok(_) => Ok(ReadingResult {
                 meter_id: input.meter_id.clone(),
@@ -364,6 +393,51 @@ impl Service {
             }
             Err(rejection) => Err(from_rejection(&rejection)),
         }
+    }
+
+    /// The lock that serializes a customer's charges, top-ups and valve changes.
+    pub(crate) fn customer_lock(&self, customer: Uuid) -> &tokio::sync::Mutex<()> {
+        &self.customer_locks[(customer.as_u128() % CUSTOMER_LOCK_STRIPES as u128) as usize]
+    }
+
+    /// Closes the valves whose friendly-credit deferral has ended while arrears remain.
+    pub async fn close_due_valves(&self) -> Result<usize, ServiceError> {
+        let now = self.now();
+        let due: Vec<(Uuid, Timestamp)> = {
+            let projection = self.projection().read();
+            projection
+                .deferred_closes
+                .iter()
+                .filter(|(customer, until)| {
+                    **until <= now && projection.valves.get(customer).copied().unwrap_or_default() == ValveState::Open
+                })
+                .map(|(customer, until)| (*customer, *until))
+                .collect()
+        };
+        let mut closed = 0;
+        for (customer, until) in due {
+            let _guard = self.customer_lock(customer).lock().await;
+            if self.arrears_of(customer) <= Decimal::ZERO {
+                continue;
+            }
+            let note = notes::ValveChanged {
+                customer_id: customer,
+                state: ValveState::Closed,
+                reason: "deferred_close_due".into(),
+            };
+            let command = Command::Note {
+                id: ids::note_for(
+                    ids::operation(ids::note_for(customer, "deferred-close"), &until.0.to_string()),
+                    "valve",
+                ),
+                kind: notes::VALVE_CHANGED.into(),
+                payload: notes::encode(&note),
+            };
+            if self.submit_one(command).await?.is_ok() {
+                closed += 1;
+            }
+        }
+        Ok(closed)
     }
 
     /// The arrears a customer owes (what the arrears receivable holds).

@@ -13,6 +13,7 @@ pub mod metering;
 pub mod model;
 pub mod notes;
 pub mod projection;
+pub mod scheduler;
 pub mod webhooks;
 
 use error::{from_rejection, ErrorClass, ServiceError};
@@ -383,8 +384,9 @@ impl Service {
                     .reader
                     .with_state(|state| state.entry_sequence_by_id(&EntryId(topup.entry_id)))
                     .ok_or_else(missing)?;
-                let balances =
-                    self.reader.balances_as_of(&topup.wallet, AsOf::Sequence(entry_sequence)).ok_or_else(missing)?;
+                // The arrears payment, if any, is the record right after the top-up's entry.
+                let after = entry_sequence + u64::from(topup.arrears_paid > Decimal::ZERO);
+                let balances = self.reader.balances_as_of(&topup.wallet, AsOf::Sequence(after)).ok_or_else(missing)?;
                 let balance = Asset::Cny.decimal_from_minor(balances.posted_on(ledger::Side::Credit));
                 Ok(Answer {
                     status: 201,
@@ -394,6 +396,7 @@ impl Service {
                         "amount": cny(topup.amount),
                         "channel": topup.channel,
                         "channel_txn_id": topup.channel_txn_id,
+                        "arrears_paid": cny(topup.arrears_paid),
                         "balance": cny(balance),
                     }),
                 })
@@ -647,10 +650,15 @@ impl Service {
         }
         check_reference("channel_txn_id", channel_txn_id)?;
         let customer = self.wallet_owner(principal, wallet_id)?;
+        // A top-up pays arrears first; charges and top-ups of one customer run one at a time.
+        let _guard = self.customer_lock(customer.id).lock().await;
         self.idempotent(request, || async move {
             let entry_id = ids::entry_for(ids::operation(request.record, "topup"), "topup");
+            let arrears = self.arrears_of(customer.id);
+            let arrears_paid = amount.min(arrears);
             let note = notes::TopupReceived {
                 entry_id: entry_id.0,
+                arrears_paid,
                 wallet_id,
                 amount,
                 channel: channel.to_owned(),
@@ -672,8 +680,34 @@ impl Service {
                     ],
                     hold: None,
                 }),
-                self.claim(request, "topup", entry_id.0),
             ];
+            let mut commands = commands;
+            if arrears_paid > Decimal::ZERO {
+                commands.push(Command::Post(EntrySpec {
+                    id: ids::entry_for(ids::operation(request.record, "topup"), "arrears"),
+                    category: "arrears_payment".into(),
+                    memo: format!("{channel} {channel_txn_id}"),
+                    postings: vec![
+                        PostingSpec::debit(customer.wallet, arrears_paid),
+                        PostingSpec::credit(ids::arrears_account(customer.id), arrears_paid),
+                    ],
+                    hold: None,
+                }));
+                let valve = self.projection.read().valves.get(&customer.id).copied().unwrap_or_default();
+                if arrears_paid == arrears && valve == crate::metering::valve::ValveState::Closed {
+                    let note = notes::ValveChanged {
+                        customer_id: customer.id,
+                        state: crate::metering::valve::ValveState::Armed,
+                        reason: "arrears_paid".into(),
+                    };
+                    commands.push(Command::Note {
+                        id: ids::note_for(entry_id.0, "valve"),
+                        kind: notes::VALVE_CHANGED.into(),
+                        payload: notes::encode(&note),
+                    });
+                }
+            }
+            commands.push(self.claim(request, "topup", entry_id.0));
             match self.submit_one(Command::Linked(commands)).await? {
                 Ok(_) => self.render_resource("topup", entry_id.0),
                 Err(rejection) => Err(match (rejection.code, rejection.linked_index) {
@@ -1004,6 +1038,24 @@ impl Service {
         let more = last_scanned < projection.events.len() as u64;
         (items, if more { Some(last_scanned) } else { None })
     }
+}
+
+/// An event as the API and webhooks show it.
+pub fn event_json(event: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "id": event.sequence.to_string(),
+        "type": event.event_type.as_str(),
+        "at": rfc3339(event.at),
+        "journal_sequence": event.journal_sequence,
+        "customer_id": event.customer_id,
+        "wallet_id": event.wallet_id,
+        "merchant_id": event.merchant_id,
+        "payment_id": event.payment_id,
+        "entry_id": event.entry_id,
+        "amount": event.amount.map(cny),
+        "available": event.available.map(cny),
+        "reason": event.reason,
+    })
 }
 
 fn idempotency_conflict() -> ServiceError {

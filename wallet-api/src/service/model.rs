@@ -154,6 +154,11 @@ pub enum EventType {
     PaymentPosted,
     RefundPosted,
     LowBalance,
+    ValveClose,
+    ValveArmed,
+    ValveOpen,
+    /// A close was due but deferred by friendly-credit hours.
+    ValveCloseDeferred,
 }
 
 impl EventType {
@@ -163,6 +168,10 @@ impl EventType {
             EventType::PaymentPosted => "payment_posted",
             EventType::RefundPosted => "refund_posted",
             EventType::LowBalance => "low_balance",
+            EventType::ValveClose => "valve_close",
+            EventType::ValveArmed => "valve_armed",
+            EventType::ValveOpen => "valve_open",
+            EventType::ValveCloseDeferred => "valve_close_deferred",
         }
     }
 }
@@ -183,4 +192,6 @@ pub struct Event {
     pub amount: Option<Decimal>,
     /// The wallet's available balance after the record (for wallet events).
     pub available: Option<Decimal>,
+    /// Why (valve events).
+    pub reason: Option<String>,
 }

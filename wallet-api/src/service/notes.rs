@@ -24,6 +24,24 @@ pub const WEBHOOK_REGISTERED: &str = "webhook_registered";
 pub const WEBHOOK_PROGRESS: &str = "webhook_progress";
 pub const METER_REGISTERED: &str = "meter_registered";
 pub const READING_ACCEPTED: &str = "reading_accepted";
+pub const VALVE_CHANGED: &str = "valve_changed";
+pub const VALVE_CLOSE_DEFERRED: &str = "valve_close_deferred";
+
+/// The valve of a customer's meters moved to a new state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValveChanged {
+    pub customer_id: Uuid,
+    pub state: crate::metering::valve::ValveState,
+    /// `arrears`, `arrears_paid`, `button_pressed`, `deferred_close_due`.
+    pub reason: String,
+}
+
+/// A close was due inside friendly-credit hours and waits until `until` (microseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValveCloseDeferred {
+    pub customer_id: Uuid,
+    pub until: i64,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeterRegistered {
@@ -134,6 +152,9 @@ pub struct RefundMade {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopupReceived {
     pub entry_id: Uuid,
+    /// Part of the top-up that paid arrears (the entry right after the top-up's own).
+    #[serde(default)]
+    pub arrears_paid: Decimal,
     pub wallet_id: Uuid,
     pub amount: Decimal,
     pub channel: String,

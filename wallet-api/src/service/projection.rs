@@ -33,6 +33,7 @@ pub struct Topup {
     pub amount: Decimal,
     pub channel: String,
     pub channel_txn_id: String,
+    pub arrears_paid: Decimal,
     pub sequence: u64,
     pub at: Timestamp,
 }
@@ -72,6 +73,10 @@ pub struct ProjectionState {
     /// Per customer: accepted readings, oldest first (the e-bill lines).
     pub bills: HashMap<Uuid, Vec<Bill>>,
     pub bill_by_id: HashMap<Uuid, (Uuid, usize)>,
+    /// Valve state per customer (all of a customer's meters).
+    pub valves: HashMap<Uuid, crate::metering::valve::ValveState>,
+    /// Closes waiting for the end of friendly-credit hours.
+    pub deferred_closes: HashMap<Uuid, Timestamp>,
 }
 
 /// The last accepted reading of a meter.
@@ -168,6 +173,7 @@ impl ProjectionState {
             entry_id: None,
             amount: None,
             available: None,
+            reason: None,
         };
         fill(&mut event);
         self.events.push(event);
@@ -318,6 +324,7 @@ impl ProjectionState {
                             amount: note.amount,
                             channel: note.channel.clone(),
                             channel_txn_id: note.channel_txn_id.clone(),
+                            arrears_paid: note.arrears_paid,
                             sequence,
                             at,
                         },
@@ -395,6 +402,40 @@ impl ProjectionState {
                     let bills = self.bills.entry(note.customer_id).or_default();
                     self.bill_by_id.insert(id.0, (note.customer_id, bills.len()));
                     bills.push(Bill { id: id.0, sequence, at, reading: note });
+                }
+            }
+            notes::VALVE_CHANGED => {
+                if let Some(note) = parse::<notes::ValveChanged>(kind, payload) {
+                    use crate::metering::valve::ValveState;
+                    self.valves.insert(note.customer_id, note.state);
+                    if note.state != ValveState::Open || note.reason == "arrears_paid" {
+                        self.deferred_closes.remove(&note.customer_id);
+                    }
+                    let wallet = self.customers.get(&note.customer_id).map(|customer| customer.wallet.0);
+                    let event_type = match note.state {
+                        ValveState::Closed => EventType::ValveClose,
+                        ValveState::Armed => EventType::ValveArmed,
+                        ValveState::Open => EventType::ValveOpen,
+                    };
+                    self.push_event(event_type, sequence, at, |event| {
+                        event.customer_id = Some(note.customer_id);
+                        event.wallet_id = wallet;
+                        event.reason = Some(note.reason.clone());
+                    });
+                }
+            }
+            notes::VALVE_CLOSE_DEFERRED => {
+                if let Some(note) = parse::<notes::ValveCloseDeferred>(kind, payload) {
+                    self.deferred_closes.insert(note.customer_id, Timestamp(note.until));
+                    let wallet = self.customers.get(&note.customer_id).map(|customer| customer.wallet.0);
+                    self.push_event(EventType::ValveCloseDeferred, sequence, at, |event| {
+                        event.customer_id = Some(note.customer_id);
+                        event.wallet_id = wallet;
+                        event.reason = Some(format!(
+                            "friendly-credit hours until {}",
+                            crate::time::format_rfc3339(Timestamp(note.until))
+                        ));
+                    });
                 }
             }
             notes::WEBHOOK_PROGRESS => {

@@ -1,0 +1,27 @@
+//! Background duties of a running service: closing valves whose friendly-credit deferral ended.
+//! (Monthly billing runs join here.) Each duty is idempotent, so a restart simply catches up.
+
+use super::Service;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the scheduler looks for due work.
+pub const SCHEDULER_TICK: Duration = Duration::from_secs(5);
+
+/// Runs until `shutdown` fires.
+pub async fn run_scheduler(service: Arc<Service>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            () = tokio::time::sleep(SCHEDULER_TICK) => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        match service.close_due_valves().await {
+            Ok(0) => {}
+            Ok(closed) => tracing::info!(closed, "closed valves whose friendly-credit hours ended"),
+            Err(error) => tracing::warn!(%error, "closing due valves failed; will retry"),
+        }
+    }
+}
