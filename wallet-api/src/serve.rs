@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 /// Environment variable that sets the admin token instead of `DATA/admin.token`.
 pub const ADMIN_TOKEN_ENV: &str = "GAS_ADMIN_TOKEN";
+/// How long shutdown waits for connection tasks to release the service before closing the ledger.
+pub const SHUTDOWN_RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// File in the data directory that holds the bootstrap admin token (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
@@ -91,6 +93,12 @@ pub async fn serve(data: PathBuf, listen: String) -> anyhow::Result<()> {
     let _ = deliveries.await;
     let _ = scheduler.await;
     tracing::info!("draining done; flushing the ledger");
+    // Connection tasks let go of their handles a moment after the server returns; wait for them
+    // (bounded) so the ledger is closed here, with its errors reported, not on some later drop.
+    let deadline = std::time::Instant::now() + SHUTDOWN_RELEASE_TIMEOUT;
+    while Arc::strong_count(&service) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     match Arc::try_unwrap(service) {
         Ok(service) => {
             tokio::task::spawn_blocking(move || service.close()).await?.map_err(|fault| anyhow::anyhow!("{fault}"))?

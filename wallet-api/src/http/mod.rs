@@ -11,6 +11,7 @@ pub mod extract;
 pub mod handlers;
 pub mod listener;
 pub mod metrics;
+pub mod openapi;
 
 use crate::service::Service;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -50,6 +51,7 @@ impl AppState {
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    ("GET", "/v1/openapi.json"),
     ("POST", "/v1/tokens"),
     ("POST", "/v1/customers"),
     ("GET", "/v1/customers/{id}"),
@@ -74,6 +76,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi::serve_openapi))
         .route("/v1/tokens", post(create_token))
         .route("/v1/customers", post(create_customer))
         .route("/v1/customers/{id}", get(get_customer))

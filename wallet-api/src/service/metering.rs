@@ -470,3 +470,97 @@ pub fn bill_lines_json(lines: &[ChargeLine]) -> serde_json::Value {
 pub fn wallet_of(customer: Uuid) -> AccountId {
     ids::wallet_account(customer)
 }
+
+impl Service {
+    /// The customer a caller may see bills of (staff: any; a customer: its own).
+    fn bill_reader(&self, principal: &Principal, customer_id: Uuid) -> Result<(), ServiceError> {
+        let exists = self.projection().read().customers.contains_key(&customer_id);
+        if exists && (principal.role.is_staff() || principal.is(Role::Customer, customer_id)) {
+            Ok(())
+        } else {
+            Err(ServiceError::not_found(format!("no customer {customer_id}")))
+        }
+    }
+
+    /// A customer's e-bills (one per accepted reading), newest first, after a cursor.
+    pub fn bills(
+        &self,
+        principal: &Principal,
+        customer_id: Uuid,
+        cursor: Option<usize>,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, Option<usize>), ServiceError> {
+        self.bill_reader(principal, customer_id)?;
+        let projection = self.projection().read();
+        let bills = projection.bills.get(&customer_id).map_or(&[][..], Vec::as_slice);
+        // Newest first: the cursor is how many bills were already returned.
+        let skip = cursor.unwrap_or(0);
+        let page: Vec<serde_json::Value> =
+            bills.iter().rev().skip(skip).take(limit).map(|bill| self.bill_json(&projection, bill)).collect();
+        let next = (skip + page.len() < bills.len()).then_some(skip + page.len());
+        Ok((page, next))
+    }
+
+    /// One e-bill.
+    pub fn bill(&self, principal: &Principal, bill_id: Uuid) -> Result<serde_json::Value, ServiceError> {
+        let projection = self.projection().read();
+        let found = projection.bill_by_id.get(&bill_id).and_then(|(customer, position)| {
+            projection.bills.get(customer).and_then(|bills| bills.get(*position)).map(|bill| (*customer, bill))
+        });
+        let Some((customer, bill)) = found else {
+            return Err(ServiceError::not_found(format!("no bill {bill_id}")));
+        };
+        if !(principal.role.is_staff() || principal.is(Role::Customer, customer)) {
+            return Err(ServiceError::not_found(format!("no bill {bill_id}")));
+        }
+        Ok(self.bill_json(&projection, bill))
+    }
+
+    fn bill_json(
+        &self,
+        projection: &super::projection::ProjectionState,
+        bill: &super::projection::Bill,
+    ) -> serde_json::Value {
+        let reading = &bill.reading;
+        let customer = projection.customers.get(&reading.customer_id);
+        let tariff = match customer.map(|customer| customer.tariff.as_str()) {
+            Some("residential-heating") => Tariff::beijing_residential_heating(),
+            _ => Tariff::beijing_residential(),
+        };
+        let household = customer.map_or(1, |customer| customer.household_size);
+        // Distance to the next tier, from the tariff in force at the reading.
+        let date = crate::metering::tariff::beijing_date(Timestamp(reading.read_at)).unwrap_or_default();
+        let next_boundary = tariff.version_on(date).and_then(|version| {
+            version
+                .boundaries(household)
+                .into_iter()
+                .filter_map(|(upper, _)| upper)
+                .find(|upper| *upper > reading.annual_volume_after)
+        });
+        serde_json::json!({
+            "id": bill.id,
+            "customer_id": reading.customer_id,
+            "meter_id": reading.meter_id,
+            "period": {
+                "from": super::rfc3339(Timestamp(reading.previous_read_at)),
+                "to": super::rfc3339(Timestamp(reading.read_at)),
+            },
+            "readings": {
+                "previous_register": super::volume(reading.previous_register),
+                "register": super::volume(reading.register),
+                "counter": reading.counter,
+            },
+            "volume": super::volume(reading.volume),
+            "lines": bill_lines_json(&reading.lines),
+            "total": super::cny(reading.total),
+            "paid_from_wallet": super::cny(reading.charged),
+            "added_to_arrears": super::cny(reading.arrears),
+            "billing": if reading.billed { "charged" } else { "monthly" },
+            "tier_year_start": reading.tier_year_start.to_string(),
+            "annual_volume": super::volume(reading.annual_volume_after),
+            "next_tier_at": next_boundary.map(super::volume),
+            "volume_to_next_tier": next_boundary.map(|upper| super::volume(upper - reading.annual_volume_after)),
+            "issued_at": super::rfc3339(bill.at),
+        })
+    }
+}

@@ -1,0 +1,940 @@
+//! The OpenAPI document (`GET /v1/openapi.json`) against the code and the real server.
+//!
+//! - Coverage: the document has exactly the (method, path) pairs of `http::ROUTES`, and the real
+//!   router answers every one of them (not with its "no such route" fallback) and refuses the other
+//!   methods on those paths with 405; so the document names no route the server lacks.
+//! - The server serves exactly the generated document.
+//! - Every operation is described the same way: tags, bearer security where a token is needed,
+//!   the Idempotency-Key header where it is taken, problem+json errors with their codes.
+//! - Money is a string schema everywhere; the enumerations mirror the service's types.
+//! - Conformance: one walk through every route of the real server, checking each answer (success
+//!   and a selection of errors) against the served document: a documented status, the documented
+//!   content type, every key and its type (no key missing, none undocumented), and for problems
+//!   that the `code` is one the description lists for that status.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+use wallet_api::http::extract::{
+    parse_decimal_string, DECIMAL_STRING_BYTES_MAX, IDEMPOTENCY_KEY_BYTES_MAX, PAGE_LIMIT_MAX, REQUEST_BODY_BYTES_MAX,
+};
+use wallet_api::http::openapi::{self, MONEY_PATTERN, SECURITY_SCHEME};
+use wallet_api::http::{run, AppState, ROUTES};
+use wallet_api::service::model::{BillingMode, EventType, Payment, Role};
+
+const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+/// Routes that need no token.
+const PUBLIC: [&str; 3] = ["/healthz", "/metrics", "/v1/openapi.json"];
+/// Money-moving POSTs: Idempotency-Key required.
+const KEY_REQUIRED: [&str; 3] = ["/v1/wallets/{id}/topups", "/v1/payments", "/v1/payments/{id}/refunds"];
+/// POSTs that take an optional Idempotency-Key.
+const KEY_OPTIONAL: [&str; 3] = ["/v1/customers", "/v1/merchants", "/v1/wallets/{id}/payment-codes"];
+/// Property names that carry money or rates, wherever they appear.
+const MONEY_FIELDS: [&str; 11] = [
+    "amount",
+    "balance",
+    "available",
+    "held",
+    "credit_limit",
+    "arrears",
+    "arrears_paid",
+    "refunded",
+    "balance_after",
+    "fee_rate",
+    "max_amount",
+];
+
+fn document() -> Value {
+    serde_json::to_value(openapi::document()).unwrap()
+}
+
+fn documented_operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            if item.get(method).is_some() {
+                operations.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+fn routes() -> BTreeSet<(String, String)> {
+    let routes: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|(method, path)| ((*method).to_owned(), (*path).to_owned())).collect();
+    assert_eq!(routes.len(), ROUTES.len(), "ROUTES lists a route twice");
+    routes
+}
+
+fn operation<'a>(doc: &'a Value, method: &str, path: &str) -> &'a Value {
+    let operation = &doc["paths"][path][method.to_lowercase()];
+    assert!(operation.is_object(), "{method} {path} is not documented");
+    operation
+}
+
+/// Follows a `$ref` within the document.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').unwrap_or_else(|| panic!("external reference {reference}"));
+            let target = doc.pointer(pointer).unwrap_or_else(|| panic!("dangling reference {reference}"));
+            resolve(doc, target)
+        }
+        None => schema,
+    }
+}
+
+// ----- The document against ROUTES and the code.
+
+#[test]
+fn the_document_covers_every_route_and_no_other() {
+    let doc = document();
+    let routes = routes();
+    let documented = documented_operations(&doc);
+    let undocumented: Vec<_> = routes.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the OpenAPI document (annotate the handler with #[utoipa::path] and list it in \
+         `paths(...)` of ApiDoc in src/http/openapi.rs): {undocumented:?}"
+    );
+    let unrouted: Vec<_> = documented.difference(&routes).collect();
+    assert!(unrouted.is_empty(), "documented but not in http::ROUTES: {unrouted:?}");
+}
+
+#[test]
+fn the_document_says_what_it_is() {
+    let doc = document();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert_eq!(doc["info"]["title"], "gaswallet");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let scheme = &doc["components"]["securitySchemes"][SECURITY_SCHEME];
+    assert_eq!(scheme["type"], "http", "{scheme}");
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+    let problem = resolve(&doc, &doc["components"]["schemas"]["Problem"]);
+    let mut members: Vec<&str> = problem["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["code", "detail", "status", "title", "type"]);
+    let required: BTreeSet<&str> = problem["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(required.len(), 5, "every problem member is required: {problem}");
+}
+
+#[test]
+fn every_operation_is_fully_described() {
+    let doc = document();
+    let tags: BTreeSet<&str> = doc["tags"].as_array().unwrap().iter().filter_map(|tag| tag["name"].as_str()).collect();
+    let mut operation_ids = BTreeSet::new();
+    for (method, path) in routes() {
+        let context = format!("{method} {path}");
+        let operation = operation(&doc, &method, &path);
+        assert!(operation_ids.insert(operation["operationId"].as_str().unwrap().to_owned()), "{context}: operationId");
+        assert!(operation["summary"].as_str().is_some_and(|text| !text.is_empty()), "{context}: summary");
+        let operation_tags = operation["tags"].as_array().unwrap();
+        assert_eq!(operation_tags.len(), 1, "{context}: one tag");
+        assert!(
+            tags.contains(operation_tags[0].as_str().unwrap()),
+            "{context}: tag {} is not declared",
+            operation_tags[0]
+        );
+
+        let public = PUBLIC.contains(&path.as_str());
+        if public {
+            assert!(operation.get("security").is_none(), "{context}: needs no token");
+        } else {
+            assert_eq!(operation["security"], json!([{ SECURITY_SCHEME: [] }]), "{context}: bearer security");
+        }
+
+        let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+        let path_parameters: Vec<&Value> = parameters.iter().filter(|parameter| parameter["in"] == "path").collect();
+        let placeholders: Vec<&str> =
+            path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}')).collect();
+        assert_eq!(path_parameters.len(), placeholders.len(), "{context}: path parameters");
+        for placeholder in placeholders {
+            let parameter = path_parameters.iter().find(|parameter| parameter["name"] == placeholder).unwrap();
+            assert_eq!(parameter["required"], true, "{context}");
+            assert_eq!(parameter["schema"]["format"], "uuid", "{context}: ids are UUIDs");
+        }
+
+        let key =
+            parameters.iter().find(|parameter| parameter["in"] == "header" && parameter["name"] == "Idempotency-Key");
+        match (
+            KEY_REQUIRED.contains(&path.as_str()) && method == "POST",
+            KEY_OPTIONAL.contains(&path.as_str()) && method == "POST",
+        ) {
+            (true, _) | (_, true) => {
+                let key = key.unwrap_or_else(|| panic!("{context}: Idempotency-Key header"));
+                let required = KEY_REQUIRED.contains(&path.as_str());
+                assert_eq!(key["required"], required, "{context}: Idempotency-Key required");
+                assert_eq!(key["schema"]["maxLength"], IDEMPOTENCY_KEY_BYTES_MAX, "{context}");
+                assert_eq!(key["schema"]["minLength"], 1, "{context}");
+                assert_eq!(key["schema"]["type"], "string", "{context}: the header is a string, never null");
+            }
+            _ => assert!(key.is_none(), "{context}: takes no Idempotency-Key"),
+        }
+        for parameter in &parameters {
+            if parameter["name"] == "limit" {
+                assert_eq!(parameter["in"], "query", "{context}");
+                assert_eq!(parameter["schema"]["maximum"], PAGE_LIMIT_MAX, "{context}: limit maximum");
+                assert_eq!(parameter["schema"]["minimum"], 1, "{context}: limit minimum");
+            }
+        }
+
+        let responses = operation["responses"].as_object().unwrap();
+        let successes: Vec<&String> = responses.keys().filter(|status| status.starts_with('2')).collect();
+        assert_eq!(successes.len(), 1, "{context}: one success status");
+        let success = &responses[successes[0].as_str()];
+        assert!(success["content"].as_object().is_some_and(|content| content.len() == 1), "{context}: success body");
+        for (status, response) in responses {
+            let response = resolve(&doc, response);
+            if status.starts_with('2') {
+                continue;
+            }
+            let description = response["description"].as_str().unwrap();
+            assert!(description.contains("Codes: `"), "{context} {status}: the description lists codes: {description}");
+            let schema = &response["content"]["application/problem+json"]["schema"];
+            assert_eq!(schema["$ref"], "#/components/schemas/Problem", "{context} {status}: problem+json body");
+            assert_eq!(response["content"].as_object().unwrap().len(), 1, "{context} {status}");
+        }
+        assert!(responses.contains_key("503"), "{context}: every route may shed load");
+        if !public {
+            assert!(responses.contains_key("401"), "{context}: 401");
+        }
+        if let Some(body) = operation.get("requestBody") {
+            assert_eq!(method, "POST", "{context}");
+            assert_eq!(body["required"], true, "{context}: the body is required");
+            assert!(
+                body["content"]["application/json"]["schema"]["$ref"].is_string(),
+                "{context}: a named body schema"
+            );
+            for status in ["400", "413", "422"] {
+                assert!(responses.contains_key(status), "{context}: a JSON body can be answered {status}");
+            }
+        } else {
+            assert!(method == "GET" || path == "/v1/ledger/verify", "{context}: a POST without a documented body");
+        }
+    }
+}
+
+/// Every node of a JSON tree, with where it is.
+fn walk<'a>(value: &'a Value, at: String, visit: &mut dyn FnMut(&str, &'a Value)) {
+    visit(&at, value);
+    match value {
+        Value::Object(members) => {
+            for (name, member) in members {
+                walk(member, format!("{at}/{name}"), visit);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                walk(item, format!("{at}/{index}"), visit);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn money_is_a_decimal_string_never_a_number() {
+    let doc = document();
+    let decimal = &doc["components"]["schemas"]["DecimalString"];
+    assert_eq!(decimal["type"], "string", "{decimal}");
+    assert_eq!(decimal["pattern"], MONEY_PATTERN, "{decimal}");
+    assert_eq!(decimal["maxLength"], DECIMAL_STRING_BYTES_MAX, "{decimal}");
+    let examples = decimal["examples"].as_array().unwrap();
+    assert!(!examples.is_empty());
+    for example in examples {
+        assert!(parse_decimal_string(example.as_str().unwrap()).is_ok(), "{example}");
+    }
+    walk(&doc, String::new(), &mut |at, node| {
+        if let Some(kind) = node.get("type") {
+            let is_number = kind == "number" || kind.as_array().is_some_and(|kinds| kinds.contains(&json!("number")));
+            assert!(!is_number, "{at}: a JSON number in the API");
+        }
+        let Some(properties) = node.get("properties").and_then(Value::as_object) else { return };
+        for (name, property) in properties {
+            if !MONEY_FIELDS.contains(&name.as_str()) {
+                continue;
+            }
+            // Money may be nullable (`oneOf: [null, DecimalString]`) but is always the string schema.
+            let references: Vec<&Value> = match property.get("oneOf").and_then(Value::as_array) {
+                Some(choices) => choices.iter().filter(|choice| choice["type"] != "null").collect(),
+                None => vec![property],
+            };
+            assert_eq!(references.len(), 1, "{at}/{name}: {property}");
+            assert_eq!(references[0]["$ref"], "#/components/schemas/DecimalString", "{at}/{name}: {property}");
+        }
+    });
+}
+
+fn enum_values(doc: &Value, schema: &str) -> BTreeSet<String> {
+    let schema = &doc["components"]["schemas"][schema];
+    let values = schema["enum"].as_array().unwrap_or_else(|| panic!("{schema} is not an enumeration"));
+    values.iter().map(|value| value.as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn enumerations_mirror_the_service() {
+    let doc = document();
+    // Each list is checked for exhaustiveness by a `match`: a new variant stops this test from
+    // compiling until the document's enumeration (in http/openapi.rs) follows.
+    let roles = [Role::Admin, Role::Finance, Role::Customer, Role::Merchant, Role::Technician, Role::Concentrator];
+    for role in roles {
+        match role {
+            Role::Admin | Role::Finance | Role::Customer | Role::Merchant | Role::Technician | Role::Concentrator => {}
+        }
+    }
+    let served: BTreeSet<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
+    assert_eq!(enum_values(&doc, "Role"), served);
+    for role in roles {
+        assert_eq!(serde_json::to_value(role).unwrap(), role.as_str(), "Role serializes as documented");
+    }
+
+    let modes = [BillingMode::PerReading, BillingMode::Monthly];
+    for mode in modes {
+        match mode {
+            BillingMode::PerReading | BillingMode::Monthly => {}
+        }
+    }
+    let served: BTreeSet<String> =
+        modes.iter().map(|mode| serde_json::to_value(mode).unwrap().as_str().unwrap().to_owned()).collect();
+    assert_eq!(enum_values(&doc, "BillingMode"), served);
+
+    let types = [
+        EventType::TopupPosted,
+        EventType::PaymentPosted,
+        EventType::RefundPosted,
+        EventType::LowBalance,
+        EventType::ValveClose,
+        EventType::ValveArmed,
+        EventType::ValveOpen,
+        EventType::ValveCloseDeferred,
+    ];
+    for event_type in types {
+        match event_type {
+            EventType::TopupPosted
+            | EventType::PaymentPosted
+            | EventType::RefundPosted
+            | EventType::LowBalance
+            | EventType::ValveClose
+            | EventType::ValveArmed
+            | EventType::ValveOpen
+            | EventType::ValveCloseDeferred => {}
+        }
+    }
+    let served: BTreeSet<String> = types.iter().map(|event_type| event_type.as_str().to_owned()).collect();
+    assert_eq!(enum_values(&doc, "EventType"), served);
+
+    let channels: BTreeSet<String> =
+        wallet_api::service::ids::CHANNELS.iter().map(|channel| (*channel).to_owned()).collect();
+    assert_eq!(enum_values(&doc, "Channel"), channels);
+
+    let payment = |refunded: i64| Payment {
+        id: Uuid::new_v4(),
+        entry_id: Uuid::new_v4(),
+        wallet: ledger::AccountId(Uuid::new_v4()),
+        customer_id: Uuid::new_v4(),
+        merchant_id: Uuid::new_v4(),
+        amount: rust_decimal::Decimal::new(1000, 2),
+        refunded: rust_decimal::Decimal::new(refunded, 2),
+        order_ref: "order-1".into(),
+        created_at: ledger::Timestamp(0),
+        refunds: Vec::new(),
+    };
+    let statuses: BTreeSet<String> =
+        [0, 500, 1000].into_iter().map(|refunded| payment(refunded).status().to_owned()).collect();
+    assert_eq!(enum_values(&doc, "PaymentStatus"), statuses);
+}
+
+// ----- The real server.
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct TestServer {
+    base_url: String,
+    admin_token: String,
+    client: HttpClient,
+    shutdown: Option<oneshot::Sender<()>>,
+    _data: TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: Bytes,
+    json: Value,
+}
+
+impl Reply {
+    fn str(&self, field: &str) -> String {
+        self.json[field].as_str().unwrap_or_else(|| panic!("no string {field:?} in {self:?}")).to_owned()
+    }
+}
+
+/// The server as `gaswallet serve` runs it (`open_service` + `http::run`) on 127.0.0.1:0.
+async fn spawn_server() -> TestServer {
+    let data = tempfile::tempdir().unwrap();
+    let (service, _) = wallet_api::serve::open_service(data.path()).await.unwrap();
+    let admin_token = match std::env::var(wallet_api::serve::ADMIN_TOKEN_ENV) {
+        Ok(token) => token.trim().to_owned(),
+        Err(_) => {
+            std::fs::read_to_string(data.path().join(wallet_api::serve::ADMIN_TOKEN_FILE)).unwrap().trim().to_owned()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    tokio::spawn(run(listener, AppState::new(service), async move {
+        let _ = stopped.await;
+    }));
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    TestServer { base_url: format!("http://{address}"), admin_token, client, shutdown: Some(shutdown), _data: data }
+}
+
+impl TestServer {
+    async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let mut builder = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base_url));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(Full::new(Bytes::from(body))).unwrap();
+        let response = tokio::time::timeout(std::time::Duration::from_secs(30), self.client.request(request))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}: no answer"))
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Reply { status, content_type, body, json }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        key: Option<&str>,
+    ) -> Reply {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(authorization) = &authorization {
+            headers.push(("authorization", authorization));
+        }
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        if let Some(key) = key {
+            headers.push(("idempotency-key", key));
+        }
+        self.request(method, path, &headers, body.unwrap_or_default().as_bytes().to_vec()).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_document_is_the_generated_one() {
+    let server = spawn_server().await;
+    let first = server.request("GET", "/v1/openapi.json", &[], Vec::new()).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.content_type, "application/json");
+    let served: Value = serde_json::from_slice(&first.body).expect("the served document is JSON");
+    assert_eq!(served, document(), "the served document differs from the generated one");
+    // It also reads back as an OpenAPI document.
+    let parsed: utoipa::openapi::OpenApi = serde_json::from_slice(&first.body).expect("an OpenAPI document");
+    assert_eq!(serde_json::to_value(parsed).unwrap(), served);
+    let second = server.request("GET", "/v1/openapi.json", &[], Vec::new()).await;
+    assert_eq!(first.body, second.body, "the same bytes every time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_has_every_listed_route_and_no_other_method_on_them() {
+    let server = spawn_server().await;
+    let is_fallback =
+        |reply: &Reply| reply.status == 405 || (reply.status == 404 && reply.json["detail"] == "no such route");
+    // The probe itself: an unknown path reaches the fallback.
+    assert!(is_fallback(&server.call("GET", "/v1/no-such-route", None, None, None).await));
+    let routes = routes();
+    let id = Uuid::new_v4().to_string();
+    for (method, path) in &routes {
+        let concrete = path.replace("{id}", &id);
+        let body = (method == "POST").then_some("{}");
+        let reply = server.call(method, &concrete, None, body, None).await;
+        assert!(!is_fallback(&reply), "{method} {path} is in ROUTES but the router does not have it: {reply:?}");
+    }
+    let paths: BTreeSet<&String> = routes.iter().map(|(_, path)| path).collect();
+    for path in paths {
+        let concrete = path.replace("{id}", &id);
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if routes.contains(&(method.to_owned(), path.clone())) {
+                continue;
+            }
+            let reply = server.call(method, &concrete, None, Some("{}"), None).await;
+            assert_eq!(reply.status, 405, "{method} {path} is not in ROUTES but the router answers it: {reply:?}");
+            assert_eq!(reply.json["code"], "method_not_allowed");
+        }
+    }
+}
+
+// ----- Conformance of real answers to the document.
+
+/// A deliberately small JSON Schema check for what utoipa emits: `$ref`, `oneOf`/`anyOf`/`allOf`,
+/// `type` (one or a list), `enum`, `properties` + `required`, `items`, string `format`s, the money
+/// `pattern`, lengths and integer bounds. Objects are closed: a key the schema does not name is an
+/// error, so the document cannot silently fall behind the server.
+fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(doc, schema);
+    if let Some(choices) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
+        let errors: Vec<String> = choices.iter().filter_map(|choice| validate(doc, choice, value, at).err()).collect();
+        if errors.len() == choices.len() {
+            return Err(format!("{at}: matches none of the choices: {errors:?}"));
+        }
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        for part in parts {
+            validate(doc, part, value, at)?;
+        }
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        if !values.contains(value) {
+            return Err(format!("{at}: {value} is not one of {values:?}"));
+        }
+    }
+    if let Some(kind) = schema.get("type") {
+        let kinds: Vec<&str> = match kind {
+            Value::String(kind) => vec![kind.as_str()],
+            Value::Array(kinds) => kinds.iter().filter_map(Value::as_str).collect(),
+            other => return Err(format!("{at}: odd type {other}")),
+        };
+        let actual = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(number) if number.is_i64() || number.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let matches = kinds.contains(&actual) || (actual == "integer" && kinds.contains(&"number"));
+        if !matches {
+            return Err(format!("{at}: {value} is a {actual}, documented {kinds:?}"));
+        }
+    }
+    match value {
+        Value::String(text) => {
+            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+                assert_eq!(pattern, MONEY_PATTERN, "{at}: the validator knows only the money pattern");
+                parse_decimal_string(text).map_err(|error| format!("{at}: {error}"))?;
+            }
+            match schema.get("format").and_then(Value::as_str) {
+                Some("uuid") => {
+                    Uuid::parse_str(text).map_err(|error| format!("{at}: {text:?}: {error}"))?;
+                }
+                Some("date-time") => {
+                    wallet_api::time::parse_rfc3339(text).ok_or_else(|| format!("{at}: {text:?} is not RFC 3339"))?;
+                }
+                Some(other) => return Err(format!("{at}: unknown string format {other}")),
+                None => {}
+            }
+            let length = text.chars().count() as u64;
+            if schema.get("maxLength").and_then(Value::as_u64).is_some_and(|max| length > max) {
+                return Err(format!("{at}: {text:?} is too long"));
+            }
+            if schema.get("minLength").and_then(Value::as_u64).is_some_and(|min| length < min) {
+                return Err(format!("{at}: {text:?} is too short"));
+            }
+        }
+        Value::Number(number) => {
+            let number = number.as_f64().unwrap();
+            if schema.get("minimum").and_then(Value::as_f64).is_some_and(|min| number < min) {
+                return Err(format!("{at}: {number} below the minimum"));
+            }
+            if schema.get("maximum").and_then(Value::as_f64).is_some_and(|max| number > max) {
+                return Err(format!("{at}: {number} above the maximum"));
+            }
+        }
+        Value::Object(members) => {
+            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+                for name in members.keys() {
+                    if !properties.contains_key(name) {
+                        return Err(format!("{at}: key {name:?} is not documented"));
+                    }
+                }
+                for (name, property) in properties {
+                    match members.get(name) {
+                        Some(member) => validate(doc, property, member, &format!("{at}.{name}"))?,
+                        None => {
+                            let required = schema.get("required").and_then(Value::as_array);
+                            if required.is_some_and(|required| required.contains(&json!(name))) {
+                                return Err(format!("{at}: required key {name:?} is missing"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (index, item) in items.iter().enumerate() {
+                    validate(doc, item_schema, item, &format!("{at}[{index}]"))?;
+                }
+            }
+        }
+        Value::Bool(_) | Value::Null => {}
+    }
+    Ok(())
+}
+
+/// Checks answers against the served document and remembers what was covered.
+struct Conformance {
+    doc: Value,
+    checked: Mutex<BTreeSet<(String, String, u16)>>,
+}
+
+impl Conformance {
+    fn check(&self, method: &str, path: &str, reply: &Reply) {
+        let context = format!("{method} {path} answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body));
+        assert!(reply.status < 500, "{context}");
+        let operation = operation(&self.doc, method, path);
+        let response = operation["responses"]
+            .get(reply.status.to_string())
+            .unwrap_or_else(|| panic!("{context}: the status is not documented"));
+        let response = resolve(&self.doc, response);
+        let content = response["content"].as_object().unwrap();
+        let media = content.get(&reply.content_type).unwrap_or_else(|| {
+            panic!("{context}: content type {:?}, documented {:?}", reply.content_type, content.keys())
+        });
+        let schema = &media["schema"];
+        if reply.content_type.starts_with("text/plain") {
+            assert!(std::str::from_utf8(&reply.body).is_ok(), "{context}");
+            assert_eq!(resolve(&self.doc, schema)["type"], "string", "{context}");
+        } else {
+            assert!(!reply.json.is_null(), "{context}: not JSON");
+            if let Err(error) = validate(&self.doc, schema, &reply.json, "body") {
+                panic!("{context}: {error}");
+            }
+        }
+        if reply.status >= 400 {
+            assert_eq!(reply.content_type, "application/problem+json", "{context}");
+            let code = reply.json["code"].as_str().unwrap();
+            let description = response["description"].as_str().unwrap();
+            assert!(
+                description.contains(&format!("`{code}`")),
+                "{context}: code {code:?} is not listed for {} in {description:?}",
+                reply.status
+            );
+        }
+        self.checked.lock().unwrap().insert((method.to_owned(), path.to_owned(), reply.status));
+    }
+}
+
+/// Calls the server and checks the answer; returns it and asserts the status.
+#[allow(clippy::too_many_arguments)]
+async fn expect(
+    server: &TestServer,
+    conformance: &Conformance,
+    (method, route): (&str, &str),
+    concrete: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    key: Option<&str>,
+    status: u16,
+) -> Reply {
+    let body = body.map(|body| body.to_string());
+    let reply = server.call(method, concrete, token, body.as_deref(), key).await;
+    assert_eq!(reply.status, status, "{method} {concrete}: {}", String::from_utf8_lossy(&reply.body));
+    conformance.check(method, route, &reply);
+    reply
+}
+
+fn key() -> String {
+    format!("key-{}", Uuid::new_v4().simple())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_answers_match_the_document() {
+    let server = spawn_server().await;
+    let served = server.call("GET", "/v1/openapi.json", None, None, None).await;
+    let conformance = Conformance { doc: served.json.clone(), checked: Mutex::default() };
+    conformance.check("GET", "/v1/openapi.json", &served);
+    let c = &conformance;
+    let s = &server;
+    let admin = server.admin_token.clone();
+    let admin = Some(admin.as_str());
+
+    // Operations.
+    expect(s, c, ("GET", "/healthz"), "/healthz", None, None, None, 200).await;
+    expect(s, c, ("GET", "/metrics"), "/metrics", None, None, None, 200).await;
+
+    // Parties and tokens.
+    const TOKENS: (&str, &str) = ("POST", "/v1/tokens");
+    expect(s, c, TOKENS, "/v1/tokens", None, Some(json!({ "role": "finance" })), None, 401).await;
+    let bad_token = s.call("POST", "/v1/tokens", Some("nope"), Some("{}"), None).await;
+    c.check("POST", "/v1/tokens", &bad_token);
+    let finance = expect(s, c, TOKENS, "/v1/tokens", admin, Some(json!({ "role": "finance" })), None, 201).await;
+    let finance = finance.str("token");
+    expect(s, c, TOKENS, "/v1/tokens", admin, Some(json!({ "role": "customer" })), None, 422).await;
+    let nobody = json!({ "role": "customer", "subject_id": Uuid::new_v4() });
+    expect(s, c, TOKENS, "/v1/tokens", admin, Some(nobody), None, 404).await;
+    expect(s, c, TOKENS, "/v1/tokens", Some(&finance), Some(json!({ "role": "finance" })), None, 403).await;
+    let unsupported = s
+        .request("POST", "/v1/tokens", &[("authorization", &format!("Bearer {}", s.admin_token))], b"{}".to_vec())
+        .await;
+    assert_eq!(unsupported.status, 400);
+    c.check("POST", "/v1/tokens", &unsupported);
+    let malformed = s.call("POST", "/v1/tokens", admin, Some("{"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/tokens", &malformed);
+
+    const CUSTOMERS: (&str, &str) = ("POST", "/v1/customers");
+    let customer_key = key();
+    let body = json!({ "name": "Zhang Wei", "household_size": 4, "billing_mode": "monthly" });
+    let customer = expect(s, c, CUSTOMERS, "/v1/customers", admin, Some(body.clone()), Some(&customer_key), 201).await;
+    let replay = expect(s, c, CUSTOMERS, "/v1/customers", admin, Some(body), Some(&customer_key), 201).await;
+    assert_eq!(replay.body, customer.body);
+    let other = json!({ "name": "Wang Fang" });
+    expect(s, c, CUSTOMERS, "/v1/customers", admin, Some(other), Some(&customer_key), 409).await;
+    expect(s, c, CUSTOMERS, "/v1/customers", admin, Some(json!({ "name": "X", "household_size": 0 })), None, 422).await;
+    expect(s, c, CUSTOMERS, "/v1/customers", admin, Some(json!({ "name": "X", "tariff": "nope" })), None, 422).await;
+    expect(s, c, CUSTOMERS, "/v1/customers", Some(&finance), Some(json!({ "name": "X" })), None, 403).await;
+    let huge = json!({ "name": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, CUSTOMERS, "/v1/customers", admin, Some(huge), None, 413).await;
+    let bad_key = s.call("POST", "/v1/customers", admin, Some(r#"{"name":"X"}"#), Some("has space")).await;
+    assert_eq!(bad_key.status, 400);
+    c.check("POST", "/v1/customers", &bad_key);
+    let customer_id = customer.str("id");
+    let wallet_id = customer.str("wallet_id");
+    let second = expect(s, c, CUSTOMERS, "/v1/customers", admin, Some(json!({ "name": "Li Lei" })), None, 201).await;
+    let second_wallet = second.str("wallet_id");
+    let customer_token = expect(
+        s,
+        c,
+        TOKENS,
+        "/v1/tokens",
+        admin,
+        Some(json!({ "role": "customer", "subject_id": customer_id })),
+        None,
+        201,
+    )
+    .await
+    .str("token");
+    let customer_token = Some(customer_token.as_str());
+
+    const CUSTOMER: (&str, &str) = ("GET", "/v1/customers/{id}");
+    expect(s, c, CUSTOMER, &format!("/v1/customers/{customer_id}"), customer_token, None, None, 200).await;
+    expect(s, c, CUSTOMER, &format!("/v1/customers/{}", second.str("id")), customer_token, None, None, 404).await;
+    expect(s, c, CUSTOMER, "/v1/customers/not-a-uuid", admin, None, None, 404).await;
+    expect(s, c, CUSTOMER, &format!("/v1/customers/{customer_id}"), None, None, None, 401).await;
+
+    const MERCHANTS: (&str, &str) = ("POST", "/v1/merchants");
+    let merchant = expect(
+        s,
+        c,
+        MERCHANTS,
+        "/v1/merchants",
+        admin,
+        Some(json!({ "name": "Huaxin", "fee_rate": "0.006" })),
+        Some(&key()),
+        201,
+    )
+    .await;
+    expect(s, c, MERCHANTS, "/v1/merchants", admin, Some(json!({ "name": "Huaxin", "fee_rate": 0.006 })), None, 422)
+        .await;
+    expect(s, c, MERCHANTS, "/v1/merchants", admin, Some(json!({ "name": "Huaxin", "fee_rate": "2" })), None, 422)
+        .await;
+    let merchant_token = expect(
+        s,
+        c,
+        TOKENS,
+        "/v1/tokens",
+        admin,
+        Some(json!({ "role": "merchant", "subject_id": merchant.str("id") })),
+        None,
+        201,
+    )
+    .await
+    .str("token");
+    let merchant_token = Some(merchant_token.as_str());
+
+    const TECHNICIANS: (&str, &str) = ("POST", "/v1/technicians");
+    let technician =
+        expect(s, c, TECHNICIANS, "/v1/technicians", admin, Some(json!({ "name": "Li Na" })), None, 201).await;
+    expect(s, c, TECHNICIANS, "/v1/technicians", admin, Some(json!({ "name": "" })), None, 422).await;
+    expect(s, c, TECHNICIANS, "/v1/technicians", customer_token, Some(json!({ "name": "Li Na" })), None, 403).await;
+    let technician_token = expect(
+        s,
+        c,
+        TOKENS,
+        "/v1/tokens",
+        admin,
+        Some(json!({ "role": "technician", "subject_id": technician.str("id") })),
+        None,
+        201,
+    )
+    .await
+    .str("token");
+    const CONCENTRATORS: (&str, &str) = ("POST", "/v1/concentrators");
+    expect(s, c, CONCENTRATORS, "/v1/concentrators", admin, Some(json!({ "name": "Gateway 7" })), None, 201).await;
+    expect(s, c, CONCENTRATORS, "/v1/concentrators", admin, Some(json!({ "name": "G", "x": 1 })), None, 422).await;
+
+    // Wallets.
+    const TOPUPS: (&str, &str) = ("POST", "/v1/wallets/{id}/topups");
+    let topups = format!("/v1/wallets/{wallet_id}/topups");
+    let topup = |amount: Value, channel: &str| json!({ "amount": amount, "channel": channel, "channel_txn_id": key() });
+    expect(s, c, TOPUPS, &topups, admin, Some(topup(json!("100.00"), "wechat")), Some(&key()), 201).await;
+    let booked = topup(json!("50"), "alipay");
+    expect(s, c, TOPUPS, &topups, Some(&finance), Some(booked.clone()), Some(&key()), 201).await;
+    expect(s, c, TOPUPS, &topups, admin, Some(booked), Some(&key()), 409).await;
+    expect(s, c, TOPUPS, &topups, admin, Some(topup(json!("1.00"), "wechat")), None, 400).await;
+    expect(s, c, TOPUPS, &topups, admin, Some(topup(json!(1.0), "wechat")), Some(&key()), 422).await;
+    expect(s, c, TOPUPS, &topups, admin, Some(topup(json!("1.001"), "wechat")), Some(&key()), 422).await;
+    expect(s, c, TOPUPS, &topups, admin, Some(topup(json!("1.00"), "paypal")), Some(&key()), 422).await;
+    expect(s, c, TOPUPS, &topups, customer_token, Some(topup(json!("1.00"), "wechat")), Some(&key()), 403).await;
+    let nowhere = format!("/v1/wallets/{}/topups", Uuid::new_v4());
+    expect(s, c, TOPUPS, &nowhere, admin, Some(topup(json!("1.00"), "wechat")), Some(&key()), 404).await;
+
+    const WALLET: (&str, &str) = ("GET", "/v1/wallets/{id}");
+    let wallet = expect(s, c, WALLET, &format!("/v1/wallets/{wallet_id}"), customer_token, None, None, 200).await;
+    assert_eq!(wallet.json["balance"], "150.00");
+    expect(s, c, WALLET, &format!("/v1/wallets/{second_wallet}"), customer_token, None, None, 404).await;
+
+    const CODES: (&str, &str) = ("POST", "/v1/wallets/{id}/payment-codes");
+    let codes = format!("/v1/wallets/{wallet_id}/payment-codes");
+    let code_key = key();
+    let code = expect(s, c, CODES, &codes, customer_token, Some(json!({})), Some(&code_key), 201).await;
+    assert!(code.json["max_amount"].is_null());
+    expect(s, c, CODES, &codes, customer_token, Some(json!({ "max_amount": "1.00" })), Some(&code_key), 409).await;
+    let limited = expect(s, c, CODES, &codes, customer_token, Some(json!({ "max_amount": "5.00" })), None, 201).await;
+    expect(s, c, CODES, &codes, customer_token, Some(json!({ "max_amount": 5 })), None, 422).await;
+    expect(s, c, CODES, &codes, admin, Some(json!({})), None, 403).await;
+    expect(
+        s,
+        c,
+        CODES,
+        &format!("/v1/wallets/{second_wallet}/payment-codes"),
+        customer_token,
+        Some(json!({})),
+        None,
+        404,
+    )
+    .await;
+
+    // Payments and refunds.
+    const PAY: (&str, &str) = ("POST", "/v1/payments");
+    let pay = |code: &str, amount: &str| json!({ "payment_code": code, "amount": amount, "order_ref": key() });
+    let paid =
+        expect(s, c, PAY, "/v1/payments", merchant_token, Some(pay(&code.str("code"), "30.00")), Some(&key()), 201)
+            .await;
+    expect(s, c, PAY, "/v1/payments", merchant_token, Some(pay(&code.str("code"), "1.00")), Some(&key()), 409).await;
+    expect(s, c, PAY, "/v1/payments", merchant_token, Some(pay(&limited.str("code"), "6.00")), Some(&key()), 422).await;
+    expect(s, c, PAY, "/v1/payments", merchant_token, Some(pay("280000000000000000", "1.00")), Some(&key()), 404).await;
+    expect(s, c, PAY, "/v1/payments", admin, Some(pay(&limited.str("code"), "1.00")), Some(&key()), 403).await;
+    expect(s, c, PAY, "/v1/payments", merchant_token, Some(pay(&limited.str("code"), "1.00")), None, 400).await;
+    let broke = expect(s, c, CODES, &codes, customer_token, Some(json!({})), None, 201).await;
+    expect(s, c, PAY, "/v1/payments", merchant_token, Some(pay(&broke.str("code"), "1000.00")), Some(&key()), 402)
+        .await;
+    let payment_id = paid.str("id");
+
+    const PAYMENT: (&str, &str) = ("GET", "/v1/payments/{id}");
+    let payment_path = format!("/v1/payments/{payment_id}");
+    expect(s, c, PAYMENT, &payment_path, customer_token, None, None, 200).await;
+    expect(s, c, PAYMENT, &format!("/v1/payments/{}", Uuid::new_v4()), merchant_token, None, None, 404).await;
+
+    const REFUNDS: (&str, &str) = ("POST", "/v1/payments/{id}/refunds");
+    let refunds = format!("/v1/payments/{payment_id}/refunds");
+    expect(s, c, REFUNDS, &refunds, merchant_token, Some(json!({ "amount": "10.00" })), Some(&key()), 201).await;
+    let partly = expect(s, c, PAYMENT, &payment_path, merchant_token, None, None, 200).await;
+    assert_eq!(partly.json["status"], "partially_refunded");
+    expect(s, c, REFUNDS, &refunds, merchant_token, Some(json!({ "amount": "25.00" })), Some(&key()), 422).await;
+    expect(s, c, REFUNDS, &refunds, customer_token, Some(json!({ "amount": "1.00" })), Some(&key()), 403).await;
+    let elsewhere = format!("/v1/payments/{}/refunds", Uuid::new_v4());
+    expect(s, c, REFUNDS, &elsewhere, merchant_token, Some(json!({ "amount": "1.00" })), Some(&key()), 404).await;
+    expect(s, c, REFUNDS, &refunds, merchant_token, Some(json!({ "amount": "20.00" })), Some(&key()), 201).await;
+    let refunded = expect(s, c, PAYMENT, &payment_path, Some(&finance), None, None, 200).await;
+    assert_eq!(refunded.json["status"], "refunded");
+
+    // Statements and events.
+    const STATEMENT: (&str, &str) = ("GET", "/v1/wallets/{id}/statement");
+    let statement = format!("/v1/wallets/{wallet_id}/statement");
+    let lines = expect(s, c, STATEMENT, &statement, customer_token, None, None, 200).await;
+    assert!(lines.json["items"].as_array().unwrap().len() >= 4, "{}", lines.json);
+    assert!(lines.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|line| line["amount"].as_str().unwrap().starts_with('-')));
+    let page =
+        expect(s, c, STATEMENT, &format!("{statement}?limit=1&from=2020-01-01T00:00:00Z"), admin, None, None, 200)
+            .await;
+    assert!(page.json["next_cursor"].is_string());
+    expect(s, c, STATEMENT, &format!("{statement}?limit=0"), admin, None, None, 422).await;
+    expect(s, c, STATEMENT, &format!("{statement}?from=yesterday"), admin, None, None, 422).await;
+    expect(s, c, STATEMENT, &format!("{statement}?colour=blue"), admin, None, None, 422).await;
+    expect(s, c, STATEMENT, &format!("/v1/wallets/{second_wallet}/statement"), customer_token, None, None, 404).await;
+
+    const EVENTS: (&str, &str) = ("GET", "/v1/events");
+    let events = expect(s, c, EVENTS, "/v1/events", admin, None, None, 200).await;
+    assert!(!events.json["items"].as_array().unwrap().is_empty());
+    let events = expect(s, c, EVENTS, "/v1/events?after=0&limit=1", customer_token, None, None, 200).await;
+    assert!(events.json["next_cursor"].is_string());
+    expect(s, c, EVENTS, "/v1/events?after=x", admin, None, None, 422).await;
+    expect(s, c, EVENTS, "/v1/events?limit=501", admin, None, None, 422).await;
+    expect(s, c, EVENTS, "/v1/events", Some(&technician_token), None, None, 200).await;
+
+    // Ledger.
+    const VERIFY: (&str, &str) = ("POST", "/v1/ledger/verify");
+    let report = expect(s, c, VERIFY, "/v1/ledger/verify", Some(&finance), None, None, 200).await;
+    assert_eq!(report.json["ok"], true);
+    expect(s, c, VERIFY, "/v1/ledger/verify", merchant_token, None, None, 403).await;
+
+    // Webhooks.
+    const WEBHOOKS: (&str, &str) = ("POST", "/v1/webhooks");
+    expect(
+        s,
+        c,
+        WEBHOOKS,
+        "/v1/webhooks",
+        merchant_token,
+        Some(json!({ "url": "https://example.org/hook" })),
+        None,
+        201,
+    )
+    .await;
+    expect(s, c, WEBHOOKS, "/v1/webhooks", merchant_token, Some(json!({ "url": "ftp://example.org/hook" })), None, 422)
+        .await;
+    let hook = json!({ "url": "https://example.org/hook" });
+    expect(s, c, WEBHOOKS, "/v1/webhooks", Some(&technician_token), Some(hook), None, 403).await;
+    const LIST_WEBHOOKS: (&str, &str) = ("GET", "/v1/webhooks");
+    let hooks = expect(s, c, LIST_WEBHOOKS, "/v1/webhooks", merchant_token, None, None, 200).await;
+    assert_eq!(hooks.json["items"].as_array().unwrap().len(), 1);
+
+    // Every route was seen answering its documented success.
+    let checked = conformance.checked.lock().unwrap();
+    for (method, path) in routes() {
+        let success = checked.iter().any(|(m, p, status)| *m == method && *p == path && (200..300).contains(status));
+        assert!(success, "{method} {path}: no success answer was checked (add a call to this test)");
+    }
+}
