@@ -24,6 +24,41 @@ pub enum ErrorClass {
     Internal,
 }
 
+impl ErrorClass {
+    const ALL: [ErrorClass; 10] = [
+        ErrorClass::BadRequest,
+        ErrorClass::Unauthorized,
+        ErrorClass::Forbidden,
+        ErrorClass::NotFound,
+        ErrorClass::Conflict,
+        ErrorClass::PaymentRequired,
+        ErrorClass::Unprocessable,
+        ErrorClass::PayloadTooLarge,
+        ErrorClass::Overloaded,
+        ErrorClass::Internal,
+    ];
+
+    /// A stable name, stored with idempotent answers so a replay gets the same class back.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::BadRequest => "bad_request",
+            ErrorClass::Unauthorized => "unauthorized",
+            ErrorClass::Forbidden => "forbidden",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::PaymentRequired => "payment_required",
+            ErrorClass::Unprocessable => "unprocessable",
+            ErrorClass::PayloadTooLarge => "payload_too_large",
+            ErrorClass::Overloaded => "overloaded",
+            ErrorClass::Internal => "internal",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ErrorClass> {
+        ErrorClass::ALL.into_iter().find(|class| class.as_str() == name)
+    }
+}
+
 /// A failure with a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {detail}")]

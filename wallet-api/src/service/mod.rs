@@ -324,7 +324,7 @@ impl Service {
         match operation().await {
             Ok(answer) => Ok(answer),
             Err(error) if error.is_final_business_answer() && error.code != "idempotency_conflict" => {
-                let body = serde_json::json!({ "code": error.code, "detail": error.detail });
+                let body = serde_json::json!({ "code": error.code, "detail": error.detail, "class": error.class.as_str() });
                 let note = notes::IdempotencyAnswered { request_hash: request.request_hash.clone(), body };
                 let command = Command::Note {
                     id: request.record,
@@ -358,7 +358,8 @@ impl Service {
                 }
                 let code = body.get("code").and_then(serde_json::Value::as_str).unwrap_or("conflict");
                 let detail = body.get("detail").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
-                Err(replayed_error(code, detail))
+                let class = body.get("class").and_then(serde_json::Value::as_str).and_then(ErrorClass::from_name);
+                Err(replayed_error(code, class, detail))
             }
         }
     }
@@ -1066,23 +1067,30 @@ fn idempotency_conflict() -> ServiceError {
     )
 }
 
-/// Rebuilds a stored business rejection for a replayed request.
-fn replayed_error(code: &str, detail: String) -> ServiceError {
-    const KNOWN: [(&str, ErrorClass); 9] = [
-        ("insufficient_funds", ErrorClass::PaymentRequired),
-        ("payment_code_used", ErrorClass::Conflict),
-        ("duplicate_channel_txn", ErrorClass::Conflict),
-        ("payment_code_expired", ErrorClass::Unprocessable),
-        ("payment_code_not_found", ErrorClass::NotFound),
-        ("amount_exceeds_code_limit", ErrorClass::Unprocessable),
-        ("refund_exceeds_payment", ErrorClass::Unprocessable),
-        ("not_found", ErrorClass::NotFound),
-        ("account_closed", ErrorClass::Conflict),
+/// Rebuilds a stored business rejection for a replayed request: the same code, class (so the same
+/// HTTP status) and detail as the first time.
+fn replayed_error(code: &str, class: Option<ErrorClass>, detail: String) -> ServiceError {
+    // Codes are `&'static str`; map the stored string back to the service's own constant.
+    const KNOWN: [&str; 16] = [
+        "insufficient_funds",
+        "payment_code_used",
+        "duplicate_channel_txn",
+        "payment_code_expired",
+        "payment_code_not_found",
+        "amount_exceeds_code_limit",
+        "refund_exceeds_payment",
+        "not_found",
+        "account_closed",
+        "invalid_amount",
+        "validation_failed",
+        "unknown_channel",
+        "unknown_tariff",
+        "invalid_fee_rate",
+        "forbidden",
+        "conflict",
     ];
-    match KNOWN.iter().find(|(known, _)| *known == code) {
-        Some((known, class)) => ServiceError::new(*class, known, detail),
-        None => ServiceError::new(ErrorClass::Conflict, "conflict", detail),
-    }
+    let code = KNOWN.iter().find(|known| **known == code).copied().unwrap_or("conflict");
+    ServiceError::new(class.unwrap_or(ErrorClass::Conflict), code, detail)
 }
 
 pub fn rfc3339(at: Timestamp) -> String {
