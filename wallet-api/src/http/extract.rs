@@ -36,8 +36,12 @@ impl FromRequestParts<AppState> for Auth {
         let unauthorized = |detail: &str| api_error(ErrorClass::Unauthorized, "unauthorized", detail);
         let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| unauthorized("missing bearer token"))?;
         let value = value.to_str().map_err(|_| unauthorized("malformed Authorization header"))?;
-        let token =
-            value.strip_prefix("Bearer ").ok_or_else(|| unauthorized("expected 'Authorization: Bearer <token>'"))?;
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        let token = value
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+            .and_then(|_| value.get(7..))
+            .ok_or_else(|| unauthorized("expected 'Authorization: Bearer <token>'"))?;
         if token.is_empty() || token.len() > BEARER_TOKEN_BYTES_MAX {
             return Err(unauthorized("invalid token"));
         }
