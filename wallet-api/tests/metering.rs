@@ -97,6 +97,12 @@ async fn readings_are_verified_priced_by_tier_and_charged() {
         .await
         .unwrap();
     assert_eq!(outcome(&stale[0]), rejected("replayed_reading"));
+    // A used counter with another register is a replay, not the retry of the accepted reading.
+    let altered = service
+        .ingest_readings(&admin, &[reading(&key, &meter_id, 1, "331.000", "2026-03-01T03:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(outcome(&altered[0]), rejected("replayed_reading"));
     let events = |service: &wallet_api::service::Service| -> Vec<String> {
         let (events, _) = service.events(&admin, 0, 500);
         events.iter().map(|event| event.event_type.as_str().to_owned()).collect()

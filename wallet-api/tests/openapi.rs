@@ -14,11 +14,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use ed25519_dalek::{Signer, SigningKey};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use ledger::{Clock, SystemClock, Timestamp};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -28,10 +30,14 @@ use uuid::Uuid;
 use wallet_api::http::extract::{
     parse_decimal_string, DECIMAL_STRING_BYTES_MAX, IDEMPOTENCY_KEY_BYTES_MAX, PAGE_LIMIT_MAX, REQUEST_BODY_BYTES_MAX,
 };
+use wallet_api::http::metering::{READINGS_REQUEST_BODY_BYTES_MAX, READINGS_TOO_LARGE};
 use wallet_api::http::openapi::{self, MONEY_PATTERN, SECURITY_SCHEME};
 use wallet_api::http::{run, AppState, ROUTES};
+use wallet_api::service::metering::{reading_message, READINGS_PER_REQUEST_MAX};
 use wallet_api::service::model::{BillingMode, EventType, Payment, Role};
 
+/// The pattern of an ed25519 public key as the server shows it (a meter's `public_key`).
+const PUBLIC_KEY_PATTERN: &str = r"^[0-9a-f]{64}$";
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 /// Routes that need no token.
 const PUBLIC: [&str; 3] = ["/healthz", "/metrics", "/v1/openapi.json"];
@@ -39,8 +45,9 @@ const PUBLIC: [&str; 3] = ["/healthz", "/metrics", "/v1/openapi.json"];
 const KEY_REQUIRED: [&str; 3] = ["/v1/wallets/{id}/topups", "/v1/payments", "/v1/payments/{id}/refunds"];
 /// POSTs that take an optional Idempotency-Key.
 const KEY_OPTIONAL: [&str; 3] = ["/v1/customers", "/v1/merchants", "/v1/wallets/{id}/payment-codes"];
-/// Property names that carry money or rates, wherever they appear.
-const MONEY_FIELDS: [&str; 11] = [
+/// Property names that carry money, rates or volumes, wherever they appear. (A reading's `register`
+/// is not here: it travels as the exact string the meter signed, with a pattern of its own.)
+const MONEY_FIELDS: [&str; 23] = [
     "amount",
     "balance",
     "available",
@@ -52,6 +59,18 @@ const MONEY_FIELDS: [&str; 11] = [
     "balance_after",
     "fee_rate",
     "max_amount",
+    "charge",
+    "total",
+    "paid_from_wallet",
+    "added_to_arrears",
+    "unit_price",
+    "volume",
+    "annual_volume",
+    "next_tier_at",
+    "volume_to_next_tier",
+    "previous_register",
+    "initial_register",
+    "max_flow_m3_per_h",
 ];
 
 fn document() -> Value {
@@ -274,6 +293,20 @@ fn money_is_a_decimal_string_never_a_number() {
             assert_eq!(references[0]["$ref"], "#/components/schemas/DecimalString", "{at}/{name}: {property}");
         }
     });
+}
+
+#[test]
+fn the_metering_limits_are_the_code_s() {
+    let doc = document();
+    let readings = &doc["components"]["schemas"]["ReadingsRequest"]["properties"]["readings"];
+    assert_eq!(readings["maxItems"], READINGS_PER_REQUEST_MAX, "{readings}");
+    assert_eq!(readings["minItems"], 1, "{readings}");
+    let too_large = &operation(&doc, "POST", "/v1/meter-readings")["responses"]["413"];
+    assert_eq!(too_large["description"], READINGS_TOO_LARGE);
+    let size = format!("({} KiB)", READINGS_REQUEST_BODY_BYTES_MAX / 1024);
+    assert!(READINGS_TOO_LARGE.contains(&size), "{READINGS_TOO_LARGE} does not say {size}");
+    let key = &doc["components"]["schemas"]["Meter"]["properties"]["public_key"];
+    assert_eq!(key["pattern"], PUBLIC_KEY_PATTERN, "{key}");
 }
 
 fn enum_values(doc: &Value, schema: &str) -> BTreeSet<String> {
@@ -545,9 +578,18 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
     }
     match value {
         Value::String(text) => {
-            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-                assert_eq!(pattern, MONEY_PATTERN, "{at}: the validator knows only the money pattern");
-                parse_decimal_string(text).map_err(|error| format!("{at}: {error}"))?;
+            match schema.get("pattern").and_then(Value::as_str) {
+                None => {}
+                Some(MONEY_PATTERN) => {
+                    parse_decimal_string(text).map_err(|error| format!("{at}: {error}"))?;
+                }
+                Some(PUBLIC_KEY_PATTERN) => {
+                    let hex = text.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+                    if text.len() != 64 || !hex {
+                        return Err(format!("{at}: {text:?} is not 64 lowercase hex characters"));
+                    }
+                }
+                Some(other) => panic!("{at}: the validator does not know the pattern {other:?}"),
             }
             match schema.get("format").and_then(Value::as_str) {
                 Some("uuid") => {
@@ -555,6 +597,10 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
                 }
                 Some("date-time") => {
                     wallet_api::time::parse_rfc3339(text).ok_or_else(|| format!("{at}: {text:?} is not RFC 3339"))?;
+                }
+                Some("date") => {
+                    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                        .map_err(|error| format!("{at}: {text:?} is not a full-date: {error}"))?;
                 }
                 Some(other) => return Err(format!("{at}: unknown string format {other}")),
                 None => {}
@@ -930,6 +976,161 @@ async fn real_answers_match_the_document() {
     const LIST_WEBHOOKS: (&str, &str) = ("GET", "/v1/webhooks");
     let hooks = expect(s, c, LIST_WEBHOOKS, "/v1/webhooks", merchant_token, None, None, 200).await;
     assert_eq!(hooks.json["items"].as_array().unwrap().len(), 1);
+
+    // Metering: a meter with its own ed25519 key, signed readings (accepted and rejected), e-bills.
+    let now = SystemClock.now();
+    let days_ago = |days: i64| wallet_api::time::format_rfc3339(Timestamp(now.0 - days * 86_400_000_000));
+    let meter_key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let other_key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let public_key = hex::encode(meter_key.verifying_key().to_bytes());
+    let serial = format!("BJ-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let meter_body = |serial: &str, customer: &str, public_key: &str| {
+        json!({
+            "serial": serial,
+            "customer_id": customer,
+            "public_key": public_key,
+            "initial_register": "100.000",
+            "installed_at": days_ago(30),
+        })
+    };
+    const METERS: (&str, &str) = ("POST", "/v1/meters");
+    let meter =
+        expect(s, c, METERS, "/v1/meters", admin, Some(meter_body(&serial, &customer_id, &public_key)), None, 201)
+            .await;
+    assert_eq!(meter.json["max_flow_m3_per_h"], "6");
+    assert_eq!(meter.json["initial_register"], "100.000");
+    let meter_id = meter.str("id");
+    let duplicate = meter_body(&serial, &second.str("id"), &public_key);
+    expect(s, c, METERS, "/v1/meters", admin, Some(duplicate), None, 409).await;
+    let fresh = || meter_body(&format!("BJ-{}", &Uuid::new_v4().simple().to_string()[..12]), &customer_id, &public_key);
+    expect(s, c, METERS, "/v1/meters", None, Some(fresh()), None, 401).await;
+    expect(s, c, METERS, "/v1/meters", customer_token, Some(fresh()), None, 403).await;
+    let nobody = meter_body("BJ-NOBODY", &Uuid::new_v4().to_string(), &public_key);
+    expect(s, c, METERS, "/v1/meters", admin, Some(nobody), None, 404).await;
+    let short_key = meter_body("BJ-SHORT-KEY", &customer_id, &public_key[..63]);
+    expect(s, c, METERS, "/v1/meters", admin, Some(short_key), None, 422).await;
+    let mut numeric = fresh();
+    numeric["initial_register"] = json!(100);
+    expect(s, c, METERS, "/v1/meters", admin, Some(numeric), None, 422).await;
+    let mut undated = fresh();
+    undated["installed_at"] = json!("last spring");
+    expect(s, c, METERS, "/v1/meters", admin, Some(undated), None, 422).await;
+    let malformed = s.call("POST", "/v1/meters", admin, Some("{"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/meters", &malformed);
+    let huge = json!({ "serial": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, METERS, "/v1/meters", admin, Some(huge), None, 413).await;
+
+    let concentrator =
+        expect(s, c, CONCENTRATORS, "/v1/concentrators", admin, Some(json!({ "name": "Gateway 8" })), None, 201).await;
+    let concentrator_token = expect(
+        s,
+        c,
+        TOKENS,
+        "/v1/tokens",
+        admin,
+        Some(json!({ "role": "concentrator", "subject_id": concentrator.str("id") })),
+        None,
+        201,
+    )
+    .await
+    .str("token");
+    let concentrator_token = Some(concentrator_token.as_str());
+    let signed = |key: &SigningKey, meter: &str, counter: u64, register: &str, read_at: &str| {
+        let signature = key.sign(reading_message(meter, counter, register, read_at).as_bytes());
+        json!({
+            "meter_id": meter,
+            "counter": counter,
+            "register": register,
+            "read_at": read_at,
+            "signature": hex::encode(signature.to_bytes()),
+        })
+    };
+    const READINGS: (&str, &str) = ("POST", "/v1/meter-readings");
+    let batch = json!({ "readings": [
+        signed(&meter_key, &meter_id, 1, "110.000", &days_ago(20)),
+        signed(&other_key, &meter_id, 2, "120.000", &days_ago(19)),
+        signed(&meter_key, &Uuid::new_v4().to_string(), 2, "120.000", &days_ago(19)),
+        signed(&meter_key, &meter_id, 2, "105.000", &days_ago(19)),
+        signed(&meter_key, &meter_id, 2, "120.000", &days_ago(-1)),
+        signed(&meter_key, &meter_id, 2, "99999.000", &days_ago(19)),
+        signed(&meter_key, &meter_id, 2, "120.000", &days_ago(25)),
+        signed(&meter_key, &meter_id, 2, "120", &days_ago(19)),
+        signed(&meter_key, &meter_id, 0, "110.000", &days_ago(21)),
+    ] });
+    let results = expect(s, c, READINGS, "/v1/meter-readings", concentrator_token, Some(batch), None, 200).await.json
+        ["results"]
+        .clone();
+    let outcomes: Vec<(&str, &str)> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| {
+            let detail = result.get("code").or_else(|| result.get("charge")).and_then(Value::as_str).unwrap();
+            (result["status"].as_str().unwrap(), detail)
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            // The customer is billed monthly: nothing is due at the reading.
+            ("accepted", "0.00"),
+            ("rejected", "bad_signature"),
+            ("rejected", "unknown_meter"),
+            ("rejected", "register_backwards"),
+            ("rejected", "future_reading"),
+            ("rejected", "implausible_flow"),
+            ("rejected", "reading_out_of_order"),
+            ("rejected", "malformed_reading"),
+            ("rejected", "replayed_reading"),
+        ],
+        "{results}"
+    );
+    assert!(results[0].get("code").is_none() && results[1].get("charge").is_none(), "{results}");
+    let second_reading = json!({ "readings": [signed(&meter_key, &meter_id, 2, "130.000", &days_ago(10))] });
+    expect(s, c, READINGS, "/v1/meter-readings", admin, Some(second_reading.clone()), None, 200).await;
+    expect(s, c, READINGS, "/v1/meter-readings", None, Some(second_reading.clone()), None, 401).await;
+    expect(s, c, READINGS, "/v1/meter-readings", customer_token, Some(second_reading), None, 403).await;
+    expect(s, c, READINGS, "/v1/meter-readings", admin, Some(json!({ "readings": [] })), None, 422).await;
+    // Small enough to pass the body limit, one reading too many for the batch limit.
+    let tiny = json!({ "meter_id": "m", "counter": 1, "register": "1.000", "read_at": "t", "signature": "s" });
+    let too_many = json!({ "readings": vec![tiny; READINGS_PER_REQUEST_MAX + 1] });
+    expect(s, c, READINGS, "/v1/meter-readings", concentrator_token, Some(too_many), None, 422).await;
+    let oversized = json!({ "readings": [{ "meter_id": "m".repeat(READINGS_REQUEST_BODY_BYTES_MAX) }] });
+    expect(s, c, READINGS, "/v1/meter-readings", concentrator_token, Some(oversized), None, 413).await;
+    let malformed = s.call("POST", "/v1/meter-readings", concentrator_token, Some("{\"readings\":"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/meter-readings", &malformed);
+
+    const BILLS: (&str, &str) = ("GET", "/v1/customers/{id}/bills");
+    let bills_path = format!("/v1/customers/{customer_id}/bills");
+    let bills = expect(s, c, BILLS, &bills_path, customer_token, None, None, 200).await;
+    let items = bills.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{}", bills.json);
+    assert_eq!(items[0]["readings"]["counter"], 2, "newest first");
+    assert_eq!(items[0]["volume"], "20.000");
+    assert_eq!(items[0]["billing"], "monthly");
+    assert!(bills.json["next_cursor"].is_null());
+    let page = expect(s, c, BILLS, &format!("{bills_path}?limit=1"), Some(&finance), None, None, 200).await;
+    assert_eq!(page.json["next_cursor"], "1");
+    let last = expect(s, c, BILLS, &format!("{bills_path}?limit=1&cursor=1"), admin, None, None, 200).await;
+    assert_eq!(last.json["items"][0]["readings"]["counter"], 1);
+    assert!(last.json["next_cursor"].is_null());
+    let others = format!("/v1/customers/{}/bills", second.str("id"));
+    expect(s, c, BILLS, &others, customer_token, None, None, 404).await;
+    expect(s, c, BILLS, &format!("/v1/customers/{}/bills", Uuid::new_v4()), admin, None, None, 404).await;
+    expect(s, c, BILLS, &bills_path, None, None, None, 401).await;
+    expect(s, c, BILLS, &format!("{bills_path}?limit=0"), admin, None, None, 422).await;
+    expect(s, c, BILLS, &format!("{bills_path}?cursor=abc"), admin, None, None, 422).await;
+    expect(s, c, BILLS, &format!("{bills_path}?colour=blue"), admin, None, None, 422).await;
+
+    const BILL: (&str, &str) = ("GET", "/v1/bills/{id}");
+    let bill_id = items[0]["id"].as_str().unwrap();
+    let bill = expect(s, c, BILL, &format!("/v1/bills/{bill_id}"), customer_token, None, None, 200).await;
+    assert_eq!(bill.json, items[0]);
+    expect(s, c, BILL, &format!("/v1/bills/{bill_id}"), merchant_token, None, None, 404).await;
+    expect(s, c, BILL, &format!("/v1/bills/{}", Uuid::new_v4()), admin, None, None, 404).await;
+    expect(s, c, BILL, &format!("/v1/bills/{bill_id}"), None, None, None, 401).await;
 
     // Every route was seen answering its documented success.
     let checked = conformance.checked.lock().unwrap();

@@ -3,6 +3,7 @@
 //!
 //! Every response that is not a success is `application/problem+json` with a stable `code`
 //! (see [`error`]). Limits are named constants: [`extract::REQUEST_BODY_BYTES_MAX`],
+//! [`metering::READINGS_REQUEST_BODY_BYTES_MAX`] (readings batches only),
 //! [`extract::PAGE_LIMIT_MAX`], [`extract::IDEMPOTENCY_KEY_BYTES_MAX`],
 //! [`CONCURRENT_REQUESTS_MAX`], [`REQUEST_TIMEOUT`], [`listener::CONNECTIONS_MAX`].
 
@@ -10,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod listener;
+pub mod metering;
 pub mod metrics;
 pub mod openapi;
 
@@ -69,6 +71,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/ledger/verify"),
     ("POST", "/v1/webhooks"),
     ("GET", "/v1/webhooks"),
+    ("POST", "/v1/meters"),
+    ("POST", "/v1/meter-readings"),
+    ("GET", "/v1/customers/{id}/bills"),
+    ("GET", "/v1/bills/{id}"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -93,6 +99,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/events", get(list_events))
         .route("/v1/ledger/verify", post(verify_ledger))
         .route("/v1/webhooks", post(create_webhook).get(list_webhooks))
+        .route("/v1/meters", post(metering::create_meter))
+        // A batch of readings has a body limit of its own (the route's layer overrides the router's).
+        .route(
+            "/v1/meter-readings",
+            post(metering::ingest_readings).layer(DefaultBodyLimit::max(metering::READINGS_REQUEST_BODY_BYTES_MAX)),
+        )
+        .route("/v1/customers/{id}/bills", get(metering::list_bills))
+        .route("/v1/bills/{id}", get(metering::get_bill))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

@@ -10,6 +10,7 @@
 use super::error::{problem, PROBLEM_CONTENT_TYPE};
 use super::extract::{DecimalString, DECIMAL_STRING_BYTES_MAX};
 use super::handlers;
+use super::metering;
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,7 @@ pub const TAG_WALLETS: &str = "wallets";
 pub const TAG_PAYMENTS: &str = "payments";
 pub const TAG_EVENTS: &str = "events";
 pub const TAG_LEDGER: &str = "ledger";
+pub const TAG_METERING: &str = "metering";
 
 // Error descriptions shared by several operations. Each lists the `code`s a problem with that
 // status can carry, in backticks (the test checks real problems against these lists).
@@ -104,6 +106,10 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         handlers::verify_ledger,
         handlers::create_webhook,
         handlers::list_webhooks,
+        metering::create_meter,
+        metering::ingest_readings,
+        metering::list_bills,
+        metering::get_bill,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -114,6 +120,11 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         (name = TAG_PAYMENTS, description = "Merchant payments and refunds."),
         (name = TAG_EVENTS, description = "Events in commit order, and webhooks that deliver them."),
         (name = TAG_LEDGER, description = "Ledger integrity."),
+        (
+            name = TAG_METERING,
+            description = "Meters with their ed25519 keys, signed readings charged at the tariff's tier prices, \
+                and e-bills with the tier split."
+        ),
     )
 )]
 pub struct ApiDoc;
@@ -180,7 +191,8 @@ impl PartialSchema for DecimalString {
             .max_length(Some(DECIMAL_STRING_BYTES_MAX))
             .description(Some(
                 "A decimal as a JSON string: money in CNY (two decimals on output, e.g. \"12.50\"), \
-                 fee rates (\"0.006\"). Plain digits with an optional minus sign and fraction; a JSON \
+                 gas volume in m³ (three decimals on output, e.g. \"370.000\"), flow in m³/h (\"6\"), fee \
+                 rates and unit prices (\"0.006\", \"2.61\"). Plain digits with an optional minus sign and fraction; a JSON \
                  number, an exponent, `+` or spaces are refused with 422 `invalid_amount`.",
             ))
             .examples(["12.50"])
@@ -611,6 +623,196 @@ pub struct WebhookSignature {
 pub struct WebhookPage {
     pub items: Vec<Webhook>,
     /// Always null.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+// ----- Metering.
+
+/// A meter's state. Meters are `active` from registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MeterState {
+    Active,
+}
+
+/// A registered meter.
+#[derive(Debug, ToSchema)]
+pub struct Meter {
+    pub id: Uuid,
+    /// Unique among meters.
+    #[schema(example = "BJ-0001")]
+    pub serial: String,
+    /// The customer whose wallet the meter's readings are charged to.
+    pub customer_id: Uuid,
+    /// The ed25519 public key its readings are verified with, lowercase hex (64 characters).
+    #[schema(pattern = r"^[0-9a-f]{64}$", min_length = 64, max_length = 64)]
+    pub public_key: String,
+    /// The most a reading may show per hour since the previous one (m³/h).
+    #[schema(example = "6")]
+    pub max_flow_m3_per_h: DecimalString,
+    /// The register when installed (m³, three decimals): the first reading is measured from it.
+    #[schema(example = "0.000")]
+    pub initial_register: DecimalString,
+    /// Readings at or before this time are refused (`reading_out_of_order`).
+    #[schema(format = DateTime, example = "2026-01-01T00:00:00Z")]
+    pub installed_at: String,
+    pub state: MeterState,
+}
+
+/// Whether a reading was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadingStatus {
+    Accepted,
+    Rejected,
+}
+
+/// Why a reading was refused. Nothing is posted for a refused reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadingRejection {
+    /// The signature does not verify with the meter's public key (or is not 128 hex characters).
+    BadSignature,
+    /// No active meter has this id.
+    UnknownMeter,
+    /// The counter is not above the meter's last accepted counter (and this is not a retry of that very
+    /// reading).
+    ReplayedReading,
+    /// The register is below the previous reading's.
+    RegisterBackwards,
+    /// `read_at` is more than 5 minutes ahead of the server's clock.
+    FutureReading,
+    /// More volume than the meter's maximum flow allows over the interval.
+    ImplausibleFlow,
+    /// `read_at` is not after the previous reading (or, for the first reading, after `installed_at`).
+    ReadingOutOfOrder,
+    /// The register is not digits with exactly three decimals (at most 99999.999), or `read_at` is not
+    /// RFC 3339.
+    MalformedReading,
+    /// The customer's tariff cannot price the interval.
+    InvalidTariff,
+    /// No version of the customer's tariff is in force at the reading's time.
+    NoTariffInForce,
+    /// The interval cannot be priced (it does not move forward in time).
+    InvalidInterval,
+}
+
+/// The fate of one reading, in the order sent.
+#[derive(Debug, ToSchema)]
+pub struct ReadingResult {
+    /// As sent.
+    pub meter_id: String,
+    /// As sent.
+    pub counter: u64,
+    pub status: ReadingStatus,
+    /// Only on a rejected reading (absent otherwise).
+    #[schema(nullable = false)]
+    pub code: Option<ReadingRejection>,
+    /// Only on an accepted reading (absent otherwise): the CNY posted for it, `"0.00"` when nothing is due
+    /// yet (monthly billing). A retry of an accepted reading answers its charge again and posts nothing.
+    #[schema(nullable = false, example = "108.80")]
+    pub charge: Option<DecimalString>,
+}
+
+/// One result per reading sent.
+#[derive(Debug, ToSchema)]
+pub struct ReadingResults {
+    pub results: Vec<ReadingResult>,
+}
+
+/// How an e-bill was settled: `charged` to the wallet at once (per-reading billing) or left for the
+/// `monthly` bill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BillSettlement {
+    Charged,
+    Monthly,
+}
+
+/// The interval an e-bill covers: from the previous reading (or the installation) to this one.
+#[derive(Debug, ToSchema)]
+pub struct BillPeriod {
+    #[schema(format = DateTime, example = "2026-03-01T03:00:00Z")]
+    pub from: String,
+    #[schema(format = DateTime, example = "2026-03-05T03:00:00Z")]
+    pub to: String,
+}
+
+/// The two registers an e-bill's volume is measured between.
+#[derive(Debug, ToSchema)]
+pub struct BillReadings {
+    /// m³, three decimals.
+    #[schema(example = "330.000")]
+    pub previous_register: DecimalString,
+    #[schema(example = "370.000")]
+    pub register: DecimalString,
+    /// The counter of the reading that made this bill.
+    pub counter: u64,
+}
+
+/// The volume priced in one tier (and one tier year).
+#[derive(Debug, ToSchema)]
+pub struct BillLine {
+    /// 1 for the first tier.
+    #[schema(minimum = 1, example = 2)]
+    pub tier: u32,
+    /// The tier year this volume counts in (its first day, Beijing time).
+    #[schema(format = Date, example = "2026-01-01")]
+    pub tier_year_start: String,
+    #[schema(example = "20.000")]
+    pub volume: DecimalString,
+    /// CNY per m³.
+    #[schema(example = "2.83")]
+    pub unit_price: DecimalString,
+    #[schema(example = "56.60")]
+    pub amount: DecimalString,
+}
+
+/// An e-bill: one accepted reading, priced. Its id is the reading's.
+#[derive(Debug, ToSchema)]
+pub struct Bill {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub meter_id: Uuid,
+    pub period: BillPeriod,
+    pub readings: BillReadings,
+    /// m³ consumed in the period.
+    #[schema(example = "40.000")]
+    pub volume: DecimalString,
+    /// The tier split, with unit prices and amounts.
+    pub lines: Vec<BillLine>,
+    /// CNY: the sum of the lines' amounts.
+    #[schema(example = "108.80")]
+    pub total: DecimalString,
+    /// The part of `total` the wallet paid.
+    #[schema(example = "38.70")]
+    pub paid_from_wallet: DecimalString,
+    /// The part of `total` the wallet could not pay, booked as arrears.
+    #[schema(example = "70.10")]
+    pub added_to_arrears: DecimalString,
+    pub billing: BillSettlement,
+    /// The tier year the period ends in.
+    #[schema(format = Date, example = "2026-01-01")]
+    pub tier_year_start: String,
+    /// m³ used in that tier year, this period included.
+    #[schema(example = "370.000")]
+    pub annual_volume: DecimalString,
+    /// The annual volume (m³) where the next tier starts; null in the last tier.
+    #[schema(required = true, example = "500.000")]
+    pub next_tier_at: Option<DecimalString>,
+    /// How many m³ until the next tier starts; null in the last tier.
+    #[schema(required = true, example = "130.000")]
+    pub volume_to_next_tier: Option<DecimalString>,
+    #[schema(format = DateTime, example = "2026-03-05T03:00:01Z")]
+    pub issued_at: String,
+}
+
+/// A page of e-bills, newest first.
+#[derive(Debug, ToSchema)]
+pub struct BillPage {
+    pub items: Vec<Bill>,
+    /// Pass as `cursor` for the next page; null on the last page.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
 }

@@ -31,6 +31,8 @@ pub const MAX_FLOW_M3_PER_H_DEFAULT: Decimal = Decimal::from_parts(6, 0, 0, fals
 pub const REGISTER_M3_MAX: Decimal = Decimal::from_parts(99_999_999, 0, 0, false, 3);
 /// Longest meter serial.
 pub const SERIAL_BYTES_MAX: usize = 32;
+/// Attempts to charge a reading when a concurrent payment spends the wallet meanwhile.
+pub const CHARGE_ATTEMPTS_MAX: usize = 3;
 /// Customer-lock stripes: readings of one customer are priced one at a time (annual volume).
 pub const CUSTOMER_LOCK_STRIPES: usize = 256;
 
@@ -244,8 +246,17 @@ impl Service {
         let reading_id = ids::reading(meter_id, input.counter);
         if let Some(last) = &meter.last {
             if input.counter <= last.counter {
-                // The very same reading again (a retried batch) answers as it did the first time.
-                if let Some(charge) = self.projection().read().reading_charges.get(&reading_id) {
+                // The very same reading again (a retried batch) answers as it did the first time;
+                // another register or time under a used counter is a replay.
+                let projection = self.projection().read();
+                let same_reading = projection
+                    .bill_by_id
+                    .get(&reading_id.0)
+                    .and_then(|(customer, position)| {
+                        projection.bills.get(customer).and_then(|bills| bills.get(*position))
+                    })
+                    .is_some_and(|bill| bill.reading.register == register && bill.reading.read_at == read_at.0);
+                if let Some(charge) = projection.reading_charges.get(&reading_id).filter(|_| same_reading) {
                     return Ok(ReadingResult {
                         meter_id: input.meter_id.clone(),
                         counter: input.counter,
@@ -296,103 +307,122 @@ impl Service {
         };
         let charge_now = customer.billing_mode == BillingMode::PerReading;
         let total = if charge_now { priced.total } else { Decimal::ZERO };
-        // What the wallet can pay now: available plus credit limit; the rest becomes arrears.
-        let payable = self
-            .reader()
-            .account(&customer.wallet)
-            .map(|account| {
-                let available =
-                    account.balances.available_on(account.normal_side) + i128::from(account.credit_limit_minor);
-                Asset::Cny.decimal_from_minor(available.max(0))
-            })
-            .unwrap_or(Decimal::ZERO);
-        let from_wallet = total.min(payable);
-        let to_arrears = total - from_wallet;
-        let note = notes::ReadingAccepted {
-            meter_id,
-            customer_id: customer.id,
-            counter: input.counter,
-            register,
-            read_at: read_at.0,
-            previous_register,
-            previous_read_at: previous_at.0,
-            volume,
-            lines: priced.lines.clone(),
-            total: priced.total,
-            charged: from_wallet,
-            arrears: to_arrears,
-            tier_year_start: priced.tier_year_start_after,
-            annual_volume_after: priced.annual_volume_after_m3,
-            billed: charge_now,
-        };
-        let mut commands =
-            vec![Command::Note { id: reading_id, kind: notes::READING_ACCEPTED.into(), payload: notes::encode(&note) }];
-        if from_wallet > Decimal::ZERO {
-            commands.push(Command::Post(EntrySpec {
-                id: ids::entry_for(reading_id.0, "gas_charge"),
-                category: "gas_charge".into(),
-                memo: format!("meter {} reading {}", meter.serial, input.counter),
-                postings: vec![
-                    PostingSpec::debit(customer.wallet, from_wallet),
-                    PostingSpec::credit(ids::gas_revenue_account(), from_wallet),
-                ],
-                hold: None,
-            }));
-        }
-        if to_arrears > Decimal::ZERO {
-            commands.push(Command::Post(EntrySpec {
-                id: ids::entry_for(reading_id.0, "gas_arrears"),
-                category: "gas_arrears".into(),
-                memo: format!("meter {} reading {}", meter.serial, input.counter),
-                postings: vec![
-                    PostingSpec::debit(ids::arrears_account(customer.id), to_arrears),
-                    PostingSpec::credit(ids::gas_revenue_account(), to_arrears),
-                ],
-                hold: None,
-            }));
-        }
-        let (valve, close_already_deferred) = {
-            let projection = self.projection().read();
-            (
-                projection.valves.get(&customer.id).copied().unwrap_or_default(),
-                projection.deferred_closes.contains_key(&customer.id),
-            )
-        };
-        let arrears_after = self.arrears_of(customer.id) + to_arrears;
-        let arrears_after_fen = Asset::Cny.minor_from_decimal_allow_zero(arrears_after).map_or(0, i128::from);
-        let valve_note = |state: ValveState, reason: &str| Command::Note {
-            id: ids::note_for(reading_id.0, "valve"),
-            kind: notes::VALVE_CHANGED.into(),
-            payload: notes::encode(&notes::ValveChanged { customer_id: customer.id, state, reason: reason.to_owned() }),
-        };
-        if valve == ValveState::Armed && volume > Decimal::ZERO {
-            // Gas flowed after the valve was armed: the customer pressed the button at the meter.
-            commands.push(valve_note(ValveState::Open, "button_pressed"));
-        } else {
-            match valve::after_charge(valve, arrears_after_fen, now) {
-                ValveDecision::Nothing => {}
-                ValveDecision::Close => commands.push(valve_note(ValveState::Closed, "arrears")),
-                ValveDecision::DeferClose { until } if !close_already_deferred => commands.push(Command::Note {
-                    id: ids::note_for(reading_id.0, "valve-deferred"),
-                    kind: notes::VALVE_CLOSE_DEFERRED.into(),
-                    payload: notes::encode(&notes::ValveCloseDeferred { customer_id: customer.id, until: until.0 }),
-                }),
-                ValveDecision::DeferClose { .. } => {}
-            }
-        }
-        match self.submit_one(Command::Linked(commands)).await? {
-            Ok(_) => Ok(ReadingResult {
-                meter_id: input.meter_id.clone(),
+        for attempt in 0..CHARGE_ATTEMPTS_MAX {
+            // What the wallet can pay now: available plus credit limit; the rest becomes arrears. A
+            // merchant payment may spend the wallet between this look and the commit; then the
+            // ledger refuses the charge and we look again. The last attempt books it all as arrears,
+            // which cannot be refused for lack of funds.
+            let payable = if attempt + 1 < CHARGE_ATTEMPTS_MAX {
+                self.reader()
+                    .account(&customer.wallet)
+                    .map(|account| {
+                        let available =
+                            account.balances.available_on(account.normal_side) + i128::from(account.credit_limit_minor);
+                        Asset::Cny.decimal_from_minor(available.max(0))
+                    })
+                    .unwrap_or(Decimal::ZERO)
+            } else {
+                Decimal::ZERO
+            };
+            let from_wallet = total.min(payable);
+            let to_arrears = total - from_wallet;
+            let note = notes::ReadingAccepted {
+                meter_id,
+                customer_id: customer.id,
                 counter: input.counter,
-                status: "accepted",
-                code: None,
-                charge: Some(super::cny(total)),
-            }),
-            Err(rejection) if rejection.code == RejectionCode::IdConflict => {
-                Ok(ReadingResult::rejected(input, "replayed_reading"))
+                register,
+                read_at: read_at.0,
+                previous_register,
+                previous_read_at: previous_at.0,
+                volume,
+                lines: priced.lines.clone(),
+                total: priced.total,
+                charged: from_wallet,
+                arrears: to_arrears,
+                tier_year_start: priced.tier_year_start_after,
+                annual_volume_after: priced.annual_volume_after_m3,
+                billed: charge_now,
+            };
+            let mut commands = vec![Command::Note {
+                id: reading_id,
+                kind: notes::READING_ACCEPTED.into(),
+                payload: notes::encode(&note),
+            }];
+            if from_wallet > Decimal::ZERO {
+                commands.push(Command::Post(EntrySpec {
+                    id: ids::entry_for(reading_id.0, "gas_charge"),
+                    category: "gas_charge".into(),
+                    memo: format!("meter {} reading {}", meter.serial, input.counter),
+                    postings: vec![
+                        PostingSpec::debit(customer.wallet, from_wallet),
+                        PostingSpec::credit(ids::gas_revenue_account(), from_wallet),
+                    ],
+                    hold: None,
+                }));
             }
-            Err(rejection) => Err(from_rejection(&rejection)),
+            if to_arrears > Decimal::ZERO {
+                commands.push(Command::Post(EntrySpec {
+                    id: ids::entry_for(reading_id.0, "gas_arrears"),
+                    category: "gas_arrears".into(),
+                    memo: format!("meter {} reading {}", meter.serial, input.counter),
+                    postings: vec![
+                        PostingSpec::debit(ids::arrears_account(customer.id), to_arrears),
+                        PostingSpec::credit(ids::gas_revenue_account(), to_arrears),
+                    ],
+                    hold: None,
+                }));
+            }
+            let (valve, close_already_deferred) = {
+                let projection = self.projection().read();
+                (
+                    projection.valves.get(&customer.id).copied().unwrap_or_default(),
+                    projection.deferred_closes.contains_key(&customer.id),
+                )
+            };
+            let arrears_after = self.arrears_of(customer.id) + to_arrears;
+            let arrears_after_fen = Asset::Cny.minor_from_decimal_allow_zero(arrears_after).map_or(0, i128::from);
+            let valve_note = |state: ValveState, reason: &str| Command::Note {
+                id: ids::note_for(reading_id.0, "valve"),
+                kind: notes::VALVE_CHANGED.into(),
+                payload: notes::encode(&notes::ValveChanged {
+                    customer_id: customer.id,
+                    state,
+                    reason: reason.to_owned(),
+                }),
+            };
+            if valve == ValveState::Armed && volume > Decimal::ZERO {
+                // Gas flowed after the valve was armed: the customer pressed the button at the meter.
+                commands.push(valve_note(ValveState::Open, "button_pressed"));
+            } else {
+                match valve::after_charge(valve, arrears_after_fen, now) {
+                    ValveDecision::Nothing => {}
+                    ValveDecision::Close => commands.push(valve_note(ValveState::Closed, "arrears")),
+                    ValveDecision::DeferClose { until } if !close_already_deferred => commands.push(Command::Note {
+                        id: ids::note_for(reading_id.0, "valve-deferred"),
+                        kind: notes::VALVE_CLOSE_DEFERRED.into(),
+                        payload: notes::encode(&notes::ValveCloseDeferred { customer_id: customer.id, until: until.0 }),
+                    }),
+                    ValveDecision::DeferClose { .. } => {}
+                }
+            }
+            match self.submit_one(Command::Linked(commands)).await? {
+                Err(rejection) if rejection.code == RejectionCode::InsufficientFunds => continue,
+                Ok(_) => {
+                    return Ok(ReadingResult {
+                        meter_id: input.meter_id.clone(),
+                        counter: input.counter,
+                        status: "accepted",
+                        code: None,
+                        charge: Some(super::cny(total)),
+                    })
+                }
+                Err(rejection) if rejection.code == RejectionCode::IdConflict => {
+                    return Ok(ReadingResult::rejected(input, "replayed_reading"))
+                }
+                Err(rejection) => return Err(from_rejection(&rejection)),
+            }
         }
+        Err(ServiceError::new(ErrorClass::Internal, "internal_error", "charging a reading did not settle"))
     }
 
     /// The lock that serializes a customer's charges, top-ups and valve changes.
@@ -493,11 +523,13 @@ impl Service {
         self.bill_reader(principal, customer_id)?;
         let projection = self.projection().read();
         let bills = projection.bills.get(&customer_id).map_or(&[][..], Vec::as_slice);
-        // Newest first: the cursor is how many bills were already returned.
-        let skip = cursor.unwrap_or(0);
+        // Newest first. The cursor is the position (oldest = 0) of the last bill returned, so bills
+        // that arrive between two pages do not shift the next page.
+        let before = cursor.unwrap_or(bills.len()).min(bills.len());
+        let start = before.saturating_sub(limit);
         let page: Vec<serde_json::Value> =
-            bills.iter().rev().skip(skip).take(limit).map(|bill| self.bill_json(&projection, bill)).collect();
-        let next = (skip + page.len() < bills.len()).then_some(skip + page.len());
+            bills[start..before].iter().rev().map(|bill| self.bill_json(&projection, bill)).collect();
+        let next = (start > 0).then_some(start);
         Ok((page, next))
     }
 

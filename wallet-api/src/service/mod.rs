@@ -324,7 +324,8 @@ impl Service {
         match operation().await {
             Ok(answer) => Ok(answer),
             Err(error) if error.is_final_business_answer() && error.code != "idempotency_conflict" => {
-                let body = serde_json::json!({ "code": error.code, "detail": error.detail, "class": error.class.as_str() });
+                let body =
+                    serde_json::json!({ "code": error.code, "detail": error.detail, "class": error.class.as_str() });
                 let note = notes::IdempotencyAnswered { request_hash: request.request_hash.clone(), body };
                 let command = Command::Note {
                     id: request.record,

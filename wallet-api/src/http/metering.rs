@@ -1,0 +1,319 @@
+//! Metering routes: meters, signed readings from concentrators, e-bills. Parsing only; the rules
+//! live in `crate::service::metering`.
+
+use super::error::{api_error, ApiError};
+use super::extract::{page_limit, Auth, DecimalString, JsonBody, PathId, Query};
+use super::openapi::{
+    Bill, BillPage, InternalError, Meter, Problem, ReadingResults, Unauthorized, Unavailable, BAD_BODY, BAD_QUERY,
+    NOT_ADMIN, PROBLEM, TAG_METERING, TOO_LARGE,
+};
+use super::AppState;
+use crate::service::error::{ErrorClass, ServiceError};
+use crate::service::metering::{ReadingInput, READINGS_PER_REQUEST_MAX};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+type HandlerResult = Result<Response, ApiError>;
+
+/// Largest body of `POST /v1/meter-readings`. The general limit (64 KiB) holds only about 250 signed
+/// readings, so a batch of [`READINGS_PER_REQUEST_MAX`] (about 270 bytes each, up to about 400 with
+/// long counters, offsets and whitespace) gets a limit of its own.
+pub const READINGS_REQUEST_BODY_BYTES_MAX: usize = 512 * 1024;
+
+/// 413 on `POST /v1/meter-readings` (its own limit, [`READINGS_REQUEST_BODY_BYTES_MAX`]).
+pub const READINGS_TOO_LARGE: &str =
+    "The body is above the size limit for readings (512 KiB). Codes: `payload_too_large`.";
+
+/// A meter to register for a customer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeterRequest {
+    /// The meter's serial number: 1 to 32 of A-Z, a-z, 0-9, `-`; one meter per serial.
+    #[schema(pattern = r"^[A-Za-z0-9-]{1,32}$", min_length = 1, max_length = 32, example = "BJ-0001")]
+    pub serial: String,
+    pub customer_id: Uuid,
+    /// The meter's ed25519 public key, 64 hex characters.
+    #[schema(pattern = r"^[0-9A-Fa-f]{64}$", min_length = 64, max_length = 64)]
+    pub public_key: String,
+    /// The most the meter can pass per hour, in m³/h: above 0, at most 10000 (default 6, a G4
+    /// household meter). A reading that implies more is refused as `implausible_flow`.
+    #[schema(example = "6")]
+    pub max_flow_m3_per_h: Option<DecimalString>,
+    /// The register when installed (m³, 0 to 99999.999, at most three decimals). The first
+    /// reading's consumption and flow are measured from it.
+    #[schema(example = "0.000")]
+    pub initial_register: DecimalString,
+    /// When the meter was installed (RFC 3339; default now). Readings at or before it are refused.
+    #[schema(format = DateTime, example = "2026-01-01T00:00:00Z")]
+    pub installed_at: Option<String>,
+}
+
+/// Registers a meter with its ed25519 public key.
+///
+/// Admin. Readings signed with the matching private key can then be posted to
+/// `POST /v1/meter-readings`.
+#[utoipa::path(
+    post,
+    path = "/v1/meters",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    request_body = MeterRequest,
+    responses(
+        (status = 201, description = "The meter.", body = Meter),
+        (status = 400, description = BAD_BODY, body = Problem, content_type = PROBLEM),
+        (status = 401, response = inline(Unauthorized)),
+        (status = 403, description = NOT_ADMIN, body = Problem, content_type = PROBLEM),
+        (
+            status = 404,
+            description = "No customer has `customer_id`. Codes: `not_found`.",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (
+            status = 409,
+            description = "A meter with this serial is already registered. Codes: `duplicate_serial`.",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 413, description = TOO_LARGE, body = Problem, content_type = PROBLEM),
+        (
+            status = 422,
+            description = "Codes: `invalid_public_key` (not 64 hex characters, or not an ed25519 point), \
+                `invalid_amount` (max_flow_m3_per_h or initial_register is not a decimal string), \
+                `validation_failed` (serial not 1 to 32 of A-Z a-z 0-9 -, max_flow_m3_per_h not above 0 and at \
+                most 10000, initial_register not 0 to 99999.999 with at most three decimals, installed_at not an \
+                RFC 3339 time, an unknown or missing field).",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 500, response = inline(InternalError)),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn create_meter(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: JsonBody<MeterRequest>,
+) -> HandlerResult {
+    let value = body.value;
+    let installed_at = match value.installed_at.as_deref() {
+        None => None,
+        Some(text) => Some(
+            crate::time::parse_rfc3339(text)
+                .ok_or_else(|| ServiceError::validation("installed_at must be an RFC 3339 time"))?,
+        ),
+    };
+    let meter = state
+        .service
+        .register_meter(
+            &principal,
+            &value.serial,
+            value.customer_id,
+            &value.public_key,
+            value.max_flow_m3_per_h.map(|flow| flow.0),
+            value.initial_register.0,
+            installed_at,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(meter)).into_response())
+}
+
+/// One signed reading, with its fields exactly as the meter signed them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingBody {
+    /// The meter's id, as signed.
+    #[schema(example = "0f8e9a52-7c1d-4f7e-9a56-1d2b3c4d5e6f")]
+    pub meter_id: String,
+    /// Strictly increasing per meter.
+    pub counter: u64,
+    /// The cumulative register in m³ with exactly three decimals (`"370.000"`), as signed. Anything else
+    /// is refused per reading as `malformed_reading`.
+    #[schema(pattern = r"^[0-9]+\.[0-9]{3}$", example = "370.000")]
+    pub register: String,
+    /// When the meter was read (RFC 3339), as signed.
+    #[schema(format = DateTime, example = "2026-03-01T03:00:00Z")]
+    pub read_at: String,
+    /// ed25519 signature, 128 hex characters, over the UTF-8 bytes of
+    /// `meter_id + "|" + counter + "|" + register + "|" + read_at` (the strings exactly as sent; the
+    /// counter in decimal).
+    #[schema(example = "5b1f…")]
+    pub signature: String,
+}
+
+/// A batch of readings, from a concentrator.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingsRequest {
+    /// 1 to 1000 readings, of one or many meters; checked and charged in order.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub readings: Vec<ReadingBody>,
+}
+
+/// Takes a batch of signed meter readings and charges the accepted ones.
+///
+/// A concentrator or admin token. Each reading is accepted or rejected on its own (a batch is never
+/// all-or-nothing) and nothing is posted for a rejected one. An accepted reading's consumption is priced
+/// at the customer's tariff (annual volume tiers) and, in per-reading billing, charged to the wallet at
+/// once; what the wallet cannot pay becomes arrears and closes the valve (outside friendly-credit hours).
+/// No Idempotency-Key: every posting is named by (meter, counter), so a retried batch posts nothing
+/// twice and answers an accepted reading with its charge again.
+#[utoipa::path(
+    post,
+    path = "/v1/meter-readings",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    request_body = ReadingsRequest,
+    responses(
+        (status = 200, description = "One result per reading, in the order sent.", body = ReadingResults),
+        (status = 400, description = BAD_BODY, body = Problem, content_type = PROBLEM),
+        (status = 401, response = inline(Unauthorized)),
+        (
+            status = 403,
+            description = "Not a concentrator or admin token. Codes: `forbidden`.",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 413, description = READINGS_TOO_LARGE, body = Problem, content_type = PROBLEM),
+        (
+            status = 422,
+            description = "Codes: `validation_failed` (no readings or more than 1000, a counter that is not a \
+                non-negative integer, an unknown or missing field).",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 500, response = inline(InternalError)),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn ingest_readings(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    body: Result<JsonBody<ReadingsRequest>, ApiError>,
+) -> HandlerResult {
+    // The extractor's own 413 names the general limit; this route has a larger one.
+    let body = body.map_err(|error| match error.0.code {
+        "payload_too_large" => api_error(
+            ErrorClass::PayloadTooLarge,
+            "payload_too_large",
+            format!("a batch of readings is limited to {READINGS_REQUEST_BODY_BYTES_MAX} bytes"),
+        ),
+        _ => error,
+    })?;
+    if body.value.readings.len() > READINGS_PER_REQUEST_MAX {
+        return Err(
+            ServiceError::validation(format!("send at most {READINGS_PER_REQUEST_MAX} readings per request")).into()
+        );
+    }
+    let readings: Vec<ReadingInput> = body
+        .value
+        .readings
+        .into_iter()
+        .map(|reading| ReadingInput {
+            meter_id: reading.meter_id,
+            counter: reading.counter,
+            register: reading.register,
+            read_at: reading.read_at,
+            signature: reading.signature,
+        })
+        .collect();
+    let results = state.service.ingest_readings(&principal, &readings).await?;
+    Ok(Json(json!({ "results": results })).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BillsQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Bills per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<usize>,
+}
+
+/// A customer's e-bills, newest first.
+///
+/// Admin, finance, or that customer. One e-bill per accepted reading: the readings, the volume, the tier
+/// split with unit prices and amounts, the annual volume and how far it is to the next tier. Paged with
+/// `limit` and `cursor`.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/bills",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The customer id."),
+        BillsQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of e-bills.", body = BillPage),
+        (status = 400, description = BAD_QUERY, body = Problem, content_type = PROBLEM),
+        (status = 401, response = inline(Unauthorized)),
+        (
+            status = 404,
+            description = "No such customer, or not one this token may see (answered exactly like a missing one). \
+                Codes: `not_found`.",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (
+            status = 422,
+            description = "Codes: `validation_failed` (limit not 1 to 500, a cursor this server did not give out, \
+                an unknown parameter).",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn list_bills(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    PathId(customer_id): PathId,
+    Query(query): Query<BillsQuery>,
+) -> HandlerResult {
+    let limit = page_limit(query.limit)?;
+    let cursor = query
+        .cursor
+        .map(|text| {
+            text.parse::<usize>().map_err(|_| ServiceError::validation("cursor is not one this server gave out"))
+        })
+        .transpose()?;
+    let (items, next) = state.service.bills(&principal, customer_id, cursor, limit)?;
+    Ok(Json(json!({ "items": items, "next_cursor": next.map(|next| next.to_string()) })).into_response())
+}
+
+/// One e-bill with its tier breakdown.
+///
+/// Admin, finance, or the bill's customer.
+#[utoipa::path(
+    get,
+    path = "/v1/bills/{id}",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The bill id."),
+    ),
+    responses(
+        (status = 200, description = "The e-bill.", body = Bill),
+        (status = 401, response = inline(Unauthorized)),
+        (
+            status = 404,
+            description = "No such bill, or not one this token may see (answered exactly like a missing one). \
+                Codes: `not_found`.",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn get_bill(State(state): State<AppState>, Auth(principal): Auth, PathId(bill_id): PathId) -> HandlerResult {
+    Ok(Json(state.service.bill(&principal, bill_id)?).into_response())
+}
