@@ -41,11 +41,40 @@ pub struct AppState {
     pub service: Arc<Service>,
     pub metrics: Arc<metrics::HttpMetrics>,
     in_flight: Arc<Semaphore>,
+    limits: Limits,
+}
+
+/// The server's limits; [`Limits::default`] holds the named constants (tests lower them to hit
+/// the bounds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub concurrent_requests_max: usize,
+    pub request_timeout: Duration,
+    pub connections_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            concurrent_requests_max: CONCURRENT_REQUESTS_MAX,
+            request_timeout: REQUEST_TIMEOUT,
+            connections_max: listener::CONNECTIONS_MAX,
+        }
+    }
 }
 
 impl AppState {
     pub fn new(service: Arc<Service>) -> AppState {
-        AppState { service, metrics: Arc::default(), in_flight: Arc::new(Semaphore::new(CONCURRENT_REQUESTS_MAX)) }
+        AppState::with_limits(service, Limits::default())
+    }
+
+    pub fn with_limits(service: Arc<Service>, limits: Limits) -> AppState {
+        AppState {
+            service,
+            metrics: Arc::default(),
+            in_flight: Arc::new(Semaphore::new(limits.concurrent_requests_max)),
+            limits,
+        }
     }
 }
 
@@ -127,7 +156,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         Err(_) => {
             error::problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many requests in flight; retry shortly")
         }
-        Ok(_permit) => match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(_permit) => match tokio::time::timeout(state.limits.request_timeout, next.run(request)).await {
             Ok(response) => response,
             Err(_) => error::problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -146,6 +175,6 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener::LimitedListener::new(listener, listener::CONNECTIONS_MAX);
+    let listener = listener::LimitedListener::new(listener, state.limits.connections_max);
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }
