@@ -127,6 +127,20 @@ pub struct WriterMetrics {
     pub commands_processed: AtomicU64,
     pub last_batch_commands: AtomicU64,
     pub flush_micros_total: AtomicU64,
+    /// Commands per batch as a histogram: bucket `i` counts batches of at most
+    /// [`BATCH_SIZE_BUCKETS`]`[i]` commands (cumulative counts are built when rendering).
+    pub batch_size_buckets: [AtomicU64; BATCH_SIZE_BUCKETS.len()],
+}
+
+/// Upper bounds of the batch-size histogram buckets (commands per group commit).
+pub const BATCH_SIZE_BUCKETS: [u64; 14] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
+
+impl WriterMetrics {
+    fn record_batch_size(&self, commands: u64) {
+        let bucket =
+            BATCH_SIZE_BUCKETS.iter().position(|bound| commands <= *bound).unwrap_or(BATCH_SIZE_BUCKETS.len() - 1);
+        self.batch_size_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 type Reply = Result<Vec<CommandResult>, Fault>;
@@ -475,6 +489,7 @@ fn commit_batch(
     let command_count = staged.results.len() as u64;
     shared.metrics.commands_processed.fetch_add(command_count, Ordering::Relaxed);
     shared.metrics.last_batch_commands.store(command_count, Ordering::Relaxed);
+    shared.metrics.record_batch_size(command_count);
     let mut results = staged.results.into_iter();
     for submission in submissions.drain(..) {
         let answer: Vec<CommandResult> = results.by_ref().take(submission.commands.len()).collect();

@@ -71,6 +71,16 @@ impl HttpMetrics {
         let _ = writeln!(out, "# HELP gaswallet_ledger_records_committed_total Journal records committed.\n# TYPE gaswallet_ledger_records_committed_total counter\ngaswallet_ledger_records_committed_total {}", load(&metrics.records_committed));
         let _ = writeln!(out, "# HELP gaswallet_ledger_commands_total Commands the writer processed.\n# TYPE gaswallet_ledger_commands_total counter\ngaswallet_ledger_commands_total {commands}");
         let _ = writeln!(out, "# HELP gaswallet_ledger_last_batch_commands Commands in the most recent batch.\n# TYPE gaswallet_ledger_last_batch_commands gauge\ngaswallet_ledger_last_batch_commands {}", load(&metrics.last_batch_commands));
+        out.push_str("# HELP gaswallet_ledger_batch_commands Commands per group commit.\n");
+        out.push_str("# TYPE gaswallet_ledger_batch_commands histogram\n");
+        let mut cumulative = 0u64;
+        for (bound, bucket) in ledger::ledger::BATCH_SIZE_BUCKETS.iter().zip(&metrics.batch_size_buckets) {
+            cumulative += load(bucket);
+            let _ = writeln!(out, "gaswallet_ledger_batch_commands_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "gaswallet_ledger_batch_commands_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(out, "gaswallet_ledger_batch_commands_sum {commands}");
+        let _ = writeln!(out, "gaswallet_ledger_batch_commands_count {cumulative}");
         let _ = writeln!(out, "# HELP gaswallet_ledger_queue_depth Submissions waiting for the writer.\n# TYPE gaswallet_ledger_queue_depth gauge\ngaswallet_ledger_queue_depth {queue_depth}");
         let _ = writeln!(out, "# HELP gaswallet_ledger_flush_seconds_total Time spent making batches durable.\n# TYPE gaswallet_ledger_flush_seconds_total counter\ngaswallet_ledger_flush_seconds_total {}", load(&metrics.flush_micros_total) as f64 / 1e6);
         out
