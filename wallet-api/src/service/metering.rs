@@ -287,10 +287,7 @@ impl Service {
         if volume > meter.max_flow_m3_per_h * hours {
             return Ok(ReadingResult::rejected(input, "implausible_flow"));
         }
-        let tariff = match customer.tariff.as_str() {
-            "residential-heating" => Tariff::beijing_residential_heating(),
-            _ => Tariff::beijing_residential(),
-        };
+        let tariff = self.projection().read().tariff_for(&customer.tariff);
         let start_year = tariff
             .version_on(crate::metering::tariff::beijing_date(previous_at).unwrap_or_default())
             .and_then(|version| {
@@ -555,10 +552,7 @@ impl Service {
     ) -> serde_json::Value {
         let reading = &bill.reading;
         let customer = projection.customers.get(&reading.customer_id);
-        let tariff = match customer.map(|customer| customer.tariff.as_str()) {
-            Some("residential-heating") => Tariff::beijing_residential_heating(),
-            _ => Tariff::beijing_residential(),
-        };
+        let tariff = projection.tariff_for(customer.map_or("residential", |customer| customer.tariff.as_str()));
         let household = customer.map_or(1, |customer| customer.household_size);
         // Distance to the next tier, from the tariff in force at the reading.
         let date = crate::metering::tariff::beijing_date(Timestamp(reading.read_at)).unwrap_or_default();
@@ -595,4 +589,54 @@ impl Service {
             "issued_at": super::rfc3339(bill.at),
         })
     }
+}
+
+impl Service {
+    /// Replaces a tariff's versions (admin). Tariffs are data: every change is a note in the
+    /// journal, and prices apply from each version's effective date.
+    pub async fn set_tariff(&self, principal: &Principal, tariff: Tariff) -> Result<serde_json::Value, ServiceError> {
+        if principal.role != Role::Admin {
+            return Err(ServiceError::forbidden("tariffs are set by admin"));
+        }
+        let code_ok = !tariff.code.is_empty()
+            && tariff.code.len() <= super::TARIFF_CODE_BYTES_MAX
+            && tariff.code.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+        if !code_ok {
+            return Err(ServiceError::validation(format!(
+                "a tariff code is 1 to {} characters of a-z, 0-9, -",
+                super::TARIFF_CODE_BYTES_MAX
+            )));
+        }
+        tariff.validate().map_err(|error| ServiceError::new(ErrorClass::Unprocessable, error.code(), error.to_string()))?;
+        let command =
+            Command::Note { id: ledger::EntryId(Uuid::new_v4()), kind: notes::TARIFF_SET.into(), payload: notes::encode(&tariff) };
+        match self.submit_one(command).await? {
+            Ok(_) => Ok(tariff_json(&tariff)),
+            Err(rejection) => Err(from_rejection(&rejection)),
+        }
+    }
+
+    /// A tariff with all its versions.
+    pub fn tariff(&self, code: &str) -> Result<serde_json::Value, ServiceError> {
+        self.projection().read().tariffs.get(code).map(tariff_json).ok_or_else(|| ServiceError::not_found(format!("no tariff {code:?}")))
+    }
+}
+
+/// A tariff as the API shows it (decimal strings; `cycle_start` as "MM-DD").
+pub fn tariff_json(tariff: &Tariff) -> serde_json::Value {
+    serde_json::json!({
+        "code": tariff.code,
+        "versions": tariff.versions.iter().map(|version| serde_json::json!({
+            "effective_from": version.effective_from.to_string(),
+            "cycle_start": format!("{:02}-{:02}", version.cycle_start.0, version.cycle_start.1),
+            "tiers": version.tiers.iter().map(|tier| serde_json::json!({
+                "up_to": tier.up_to.map(|up_to| up_to.normalize().to_string()),
+                "price": tier.price.normalize().to_string(),
+            })).collect::<Vec<_>>(),
+            "household_uplift": version.household_uplift.as_ref().map(|uplift| serde_json::json!({
+                "min_household_size": uplift.min_household_size,
+                "extra_m3_per_boundary": uplift.extra_m3_per_boundary.normalize().to_string(),
+            })),
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -44,8 +44,8 @@ pub const REFERENCE_BYTES_MAX: usize = 64;
 pub const AMOUNT_CNY_MAX: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 2);
 /// Refund locks: refunds of one payment are serialized in-process (one server owns the store).
 const REFUND_LOCK_STRIPES: usize = 256;
-/// Tariff codes the server ships (metering adds the rest).
-pub const KNOWN_TARIFFS: [&str; 2] = ["residential", "residential-heating"];
+/// Longest tariff code.
+pub const TARIFF_CODE_BYTES_MAX: usize = 32;
 
 /// The running service.
 #[derive(Debug)]
@@ -471,7 +471,7 @@ impl Service {
             return Err(ServiceError::validation(format!("household_size must be 1 to {HOUSEHOLD_SIZE_MAX}")));
         }
         let tariff = tariff.unwrap_or("residential");
-        if !KNOWN_TARIFFS.contains(&tariff) {
+        if !self.projection.read().tariffs.contains_key(tariff) {
             return Err(ServiceError::new(
                 ErrorClass::Unprocessable,
                 "unknown_tariff",

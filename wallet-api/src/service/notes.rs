@@ -25,6 +25,8 @@ pub const WEBHOOK_PROGRESS: &str = "webhook_progress";
 pub const METER_REGISTERED: &str = "meter_registered";
 pub const READING_ACCEPTED: &str = "reading_accepted";
 pub const VALVE_CHANGED: &str = "valve_changed";
+/// Payload: a whole `crate::metering::tariff::Tariff` (all its versions).
+pub const TARIFF_SET: &str = "tariff_set";
 pub const VALVE_CLOSE_DEFERRED: &str = "valve_close_deferred";
 
 /// The valve of a customer's meters moved to a new state.

@@ -77,6 +77,15 @@ pub struct ProjectionState {
     pub valves: HashMap<Uuid, crate::metering::valve::ValveState>,
     /// Closes waiting for the end of friendly-credit hours.
     pub deferred_closes: HashMap<Uuid, Timestamp>,
+    /// Tariffs by code: the shipped Beijing defaults, replaced by any `PUT /v1/tariffs/{code}`.
+    pub tariffs: HashMap<String, crate::metering::tariff::Tariff>,
+}
+
+impl ProjectionState {
+    /// The tariff a customer is priced by (falls back to the shipped general tariff).
+    pub fn tariff_for(&self, code: &str) -> crate::metering::tariff::Tariff {
+        self.tariffs.get(code).cloned().unwrap_or_else(crate::metering::tariff::Tariff::beijing_residential)
+    }
 }
 
 /// The last accepted reading of a meter.
@@ -111,9 +120,19 @@ pub struct Bill {
 }
 
 /// The projection, shared between the ledger's writer (which updates it) and handlers (which read).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Projection {
     state: RwLock<ProjectionState>,
+}
+
+impl Default for Projection {
+    fn default() -> Projection {
+        let mut state = ProjectionState::default();
+        for tariff in [crate::metering::tariff::Tariff::beijing_residential(), crate::metering::tariff::Tariff::beijing_residential_heating()] {
+            state.tariffs.insert(tariff.code.clone(), tariff);
+        }
+        Projection { state: RwLock::new(state) }
+    }
 }
 
 impl Projection {
@@ -436,6 +455,11 @@ impl ProjectionState {
                             crate::time::format_rfc3339(Timestamp(note.until))
                         ));
                     });
+                }
+            }
+            notes::TARIFF_SET => {
+                if let Some(tariff) = parse::<crate::metering::tariff::Tariff>(kind, payload) {
+                    self.tariffs.insert(tariff.code.clone(), tariff);
                 }
             }
             notes::WEBHOOK_PROGRESS => {
