@@ -607,9 +607,14 @@ impl Service {
                 super::TARIFF_CODE_BYTES_MAX
             )));
         }
-        tariff.validate().map_err(|error| ServiceError::new(ErrorClass::Unprocessable, error.code(), error.to_string()))?;
-        let command =
-            Command::Note { id: ledger::EntryId(Uuid::new_v4()), kind: notes::TARIFF_SET.into(), payload: notes::encode(&tariff) };
+        tariff
+            .validate()
+            .map_err(|error| ServiceError::new(ErrorClass::Unprocessable, error.code(), error.to_string()))?;
+        let command = Command::Note {
+            id: ledger::EntryId(Uuid::new_v4()),
+            kind: notes::TARIFF_SET.into(),
+            payload: notes::encode(&tariff),
+        };
         match self.submit_one(command).await? {
             Ok(_) => Ok(tariff_json(&tariff)),
             Err(rejection) => Err(from_rejection(&rejection)),
@@ -618,7 +623,12 @@ impl Service {
 
     /// A tariff with all its versions.
     pub fn tariff(&self, code: &str) -> Result<serde_json::Value, ServiceError> {
-        self.projection().read().tariffs.get(code).map(tariff_json).ok_or_else(|| ServiceError::not_found(format!("no tariff {code:?}")))
+        self.projection()
+            .read()
+            .tariffs
+            .get(code)
+            .map(tariff_json)
+            .ok_or_else(|| ServiceError::not_found(format!("no tariff {code:?}")))
     }
 }
 
