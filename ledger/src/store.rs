@@ -30,6 +30,8 @@ pub const STORE_FORMAT_VERSION: u8 = 1;
 const SLED_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// sled segment size: large enough that no value or leaf node becomes an unsynced blob file.
 const SLED_SEGMENT_BYTES: usize = 8 * 1024 * 1024;
+/// How long opening waits for sled's directory lock to be released by a store just closed.
+const STORE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Largest chunk of a stored batch.
 pub const BATCH_CHUNK_BYTES_MAX: usize = 32 * 1024;
 /// Name of sled's log file inside its directory.
@@ -83,14 +85,33 @@ impl Store {
         std::fs::create_dir_all(directory)
             .map_err(|error| Fault::Storage(format!("creating {}: {error}", directory.display())))?;
         let sled_directory = directory.join("journal.sled");
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&sled_directory)
             .cache_capacity(SLED_CACHE_BYTES)
             .segment_size(SLED_SEGMENT_BYTES)
             .mode(sled::Mode::HighThroughput)
             // We flush explicitly after every batch; sled's timer flush would only add syncs.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        // sled 0.34 releases its directory lock from a background thread a moment after the last
+        // handle is dropped, so a reopen right after a close in the same process can find it still
+        // held. Wait for it, briefly; a lock held longer belongs to another process and is an error.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(error))
+                    if error.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < STORE_LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(sled::Error::Io(error)) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Err(Fault::Storage(format!(
+                        "{} is in use by another process (is a gaswallet server running on it?): {error}",
+                        sled_directory.display()
+                    )));
+                }
+                opened => break opened?,
+            }
+        };
         let journal = db.open_tree(JOURNAL_TREE)?;
         let meta = db.open_tree(META_TREE)?;
         let log_path = sled_directory.join(SLED_LOG_FILE);
