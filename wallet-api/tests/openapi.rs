@@ -33,11 +33,19 @@ use wallet_api::http::extract::{
 use wallet_api::http::metering::{READINGS_REQUEST_BODY_BYTES_MAX, READINGS_TOO_LARGE};
 use wallet_api::http::openapi::{self, MONEY_PATTERN, SECURITY_SCHEME};
 use wallet_api::http::{run, AppState, ROUTES};
+use wallet_api::metering::tariff::{TIERS_PER_VERSION_MAX, VERSIONS_PER_TARIFF_MAX};
 use wallet_api::service::metering::{reading_message, READINGS_PER_REQUEST_MAX};
 use wallet_api::service::model::{BillingMode, EventType, Payment, Role};
+use wallet_api::service::TARIFF_CODE_BYTES_MAX;
 
 /// The pattern of an ed25519 public key as the server shows it (a meter's `public_key`).
 const PUBLIC_KEY_PATTERN: &str = r"^[0-9a-f]{64}$";
+/// The pattern of a tariff version's `cycle_start` (`MM-DD`).
+const CYCLE_START_PATTERN: &str = r"^[0-9]{2}-[0-9]{2}$";
+/// The pattern of a tariff code (the `{code}` path parameter).
+const TARIFF_CODE_PATTERN: &str = r"^[a-z0-9-]{1,32}$";
+/// Path parameters that are not UUIDs.
+const TEXT_PATH_PARAMETERS: [&str; 1] = ["code"];
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 /// Routes that need no token.
 const PUBLIC: [&str; 3] = ["/healthz", "/metrics", "/v1/openapi.json"];
@@ -47,7 +55,7 @@ const KEY_REQUIRED: [&str; 3] = ["/v1/wallets/{id}/topups", "/v1/payments", "/v1
 const KEY_OPTIONAL: [&str; 3] = ["/v1/customers", "/v1/merchants", "/v1/wallets/{id}/payment-codes"];
 /// Property names that carry money, rates or volumes, wherever they appear. (A reading's `register`
 /// is not here: it travels as the exact string the meter signed, with a pattern of its own.)
-const MONEY_FIELDS: [&str; 23] = [
+const MONEY_FIELDS: [&str; 26] = [
     "amount",
     "balance",
     "available",
@@ -71,6 +79,9 @@ const MONEY_FIELDS: [&str; 23] = [
     "previous_register",
     "initial_register",
     "max_flow_m3_per_h",
+    "up_to",
+    "price",
+    "extra_m3_per_boundary",
 ];
 
 fn document() -> Value {
@@ -181,7 +192,12 @@ fn every_operation_is_fully_described() {
         for placeholder in placeholders {
             let parameter = path_parameters.iter().find(|parameter| parameter["name"] == placeholder).unwrap();
             assert_eq!(parameter["required"], true, "{context}");
-            assert_eq!(parameter["schema"]["format"], "uuid", "{context}: ids are UUIDs");
+            if TEXT_PATH_PARAMETERS.contains(&placeholder) {
+                assert_eq!(parameter["schema"]["type"], "string", "{context}: {placeholder} is a string");
+                assert!(parameter["schema"].get("format").is_none(), "{context}: {placeholder} is not a UUID");
+            } else {
+                assert_eq!(parameter["schema"]["format"], "uuid", "{context}: ids are UUIDs");
+            }
         }
 
         let key =
@@ -229,7 +245,7 @@ fn every_operation_is_fully_described() {
             assert!(responses.contains_key("401"), "{context}: 401");
         }
         if let Some(body) = operation.get("requestBody") {
-            assert_eq!(method, "POST", "{context}");
+            assert!(method == "POST" || method == "PUT", "{context}");
             assert_eq!(body["required"], true, "{context}: the body is required");
             assert!(
                 body["content"]["application/json"]["schema"]["$ref"].is_string(),
@@ -239,7 +255,10 @@ fn every_operation_is_fully_described() {
                 assert!(responses.contains_key(status), "{context}: a JSON body can be answered {status}");
             }
         } else {
-            assert!(method == "GET" || path == "/v1/ledger/verify", "{context}: a POST without a documented body");
+            assert!(
+                method == "GET" || path == "/v1/ledger/verify",
+                "{context}: a POST or PUT without a documented body"
+            );
         }
     }
 }
@@ -307,6 +326,27 @@ fn the_metering_limits_are_the_code_s() {
     assert!(READINGS_TOO_LARGE.contains(&size), "{READINGS_TOO_LARGE} does not say {size}");
     let key = &doc["components"]["schemas"]["Meter"]["properties"]["public_key"];
     assert_eq!(key["pattern"], PUBLIC_KEY_PATTERN, "{key}");
+}
+
+#[test]
+fn the_tariff_limits_are_the_code_s() {
+    let doc = document();
+    let versions = &doc["components"]["schemas"]["TariffRequest"]["properties"]["versions"];
+    assert_eq!(versions["maxItems"], VERSIONS_PER_TARIFF_MAX, "{versions}");
+    assert_eq!(versions["minItems"], 1, "{versions}");
+    let tiers = &doc["components"]["schemas"]["TariffVersionRequest"]["properties"]["tiers"];
+    assert_eq!(tiers["maxItems"], TIERS_PER_VERSION_MAX, "{tiers}");
+    assert_eq!(tiers["minItems"], 1, "{tiers}");
+    for schema in ["TariffVersionRequest", "TariffVersion"] {
+        let cycle_start = &doc["components"]["schemas"][schema]["properties"]["cycle_start"];
+        assert_eq!(cycle_start["pattern"], CYCLE_START_PATTERN, "{schema}: {cycle_start}");
+    }
+    for method in ["GET", "PUT"] {
+        let parameters = operation(&doc, method, "/v1/tariffs/{code}")["parameters"].as_array().unwrap();
+        let code = parameters.iter().find(|parameter| parameter["name"] == "code").unwrap();
+        assert_eq!(code["schema"]["pattern"], TARIFF_CODE_PATTERN, "{method}: {code}");
+        assert_eq!(code["schema"]["maxLength"], TARIFF_CODE_BYTES_MAX, "{method}: {code}");
+    }
 }
 
 fn enum_values(doc: &Value, schema: &str) -> BTreeSet<String> {
@@ -513,14 +553,14 @@ async fn the_router_has_every_listed_route_and_no_other_method_on_them() {
     let routes = routes();
     let id = Uuid::new_v4().to_string();
     for (method, path) in &routes {
-        let concrete = path.replace("{id}", &id);
-        let body = (method == "POST").then_some("{}");
+        let concrete = path.replace("{id}", &id).replace("{code}", "residential");
+        let body = (method == "POST" || method == "PUT").then_some("{}");
         let reply = server.call(method, &concrete, None, body, None).await;
         assert!(!is_fallback(&reply), "{method} {path} is in ROUTES but the router does not have it: {reply:?}");
     }
     let paths: BTreeSet<&String> = routes.iter().map(|(_, path)| path).collect();
     for path in paths {
-        let concrete = path.replace("{id}", &id);
+        let concrete = path.replace("{id}", &id).replace("{code}", "residential");
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             if routes.contains(&(method.to_owned(), path.clone())) {
                 continue;
@@ -582,6 +622,16 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
                 None => {}
                 Some(MONEY_PATTERN) => {
                     parse_decimal_string(text).map_err(|error| format!("{at}: {error}"))?;
+                }
+                Some(CYCLE_START_PATTERN) => {
+                    let shaped = text.len() == 5
+                        && text.bytes().enumerate().all(|(position, byte)| match position {
+                            2 => byte == b'-',
+                            _ => byte.is_ascii_digit(),
+                        });
+                    if !shaped {
+                        return Err(format!("{at}: {text:?} is not MM-DD"));
+                    }
                 }
                 Some(PUBLIC_KEY_PATTERN) => {
                     let hex = text.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
@@ -1131,6 +1181,67 @@ async fn real_answers_match_the_document() {
     expect(s, c, BILL, &format!("/v1/bills/{bill_id}"), merchant_token, None, None, 404).await;
     expect(s, c, BILL, &format!("/v1/bills/{}", Uuid::new_v4()), admin, None, None, 404).await;
     expect(s, c, BILL, &format!("/v1/bills/{bill_id}"), None, None, None, 401).await;
+
+    // Tariffs: the shipped ones, a new one set and read back, and refusals.
+    const TARIFF: (&str, &str) = ("GET", "/v1/tariffs/{code}");
+    const SET_TARIFF: (&str, &str) = ("PUT", "/v1/tariffs/{code}");
+    let shipped = expect(s, c, TARIFF, "/v1/tariffs/residential", customer_token, None, None, 200).await;
+    assert_eq!(shipped.json["code"], "residential");
+    assert_eq!(shipped.json["versions"][0]["tiers"][2]["up_to"], Value::Null, "{}", shipped.json);
+    let heating = expect(s, c, TARIFF, "/v1/tariffs/residential-heating", merchant_token, None, None, 200).await;
+    assert_eq!(heating.json["versions"][0]["tiers"][0]["up_to"], "1500", "{}", heating.json);
+    let tier = |up_to: Value, price: Value| json!({ "up_to": up_to, "price": price });
+    let version = |effective_from: &str, tiers: Value| json!({ "effective_from": effective_from, "cycle_start": "10-01", "tiers": tiers });
+    let new_tariff = json!({ "versions": [
+        version("2020-01-01", json!([tier(json!("100"), json!("3.00")), tier(Value::Null, json!("4.00"))])),
+        {
+            "effective_from": "2027-01-01",
+            "cycle_start": "01-01",
+            "tiers": [tier(json!("200.5"), json!("3.1")), tier(Value::Null, json!("4.25"))],
+            "household_uplift": { "min_household_size": 5, "extra_m3_per_boundary": "50" },
+        },
+    ] });
+    let set = expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", admin, Some(new_tariff.clone()), None, 200).await;
+    assert_eq!(set.json["code"], "walk-city");
+    assert_eq!(set.json["versions"][0]["household_uplift"], Value::Null, "{}", set.json);
+    assert_eq!(set.json["versions"][1]["household_uplift"]["extra_m3_per_boundary"], "50", "{}", set.json);
+    let read = expect(s, c, TARIFF, "/v1/tariffs/walk-city", Some(&finance), None, None, 200).await;
+    assert_eq!(read.json, set.json);
+    expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", None, Some(new_tariff.clone()), None, 401).await;
+    expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", customer_token, Some(new_tariff.clone()), None, 403).await;
+    expect(s, c, TARIFF, "/v1/tariffs/walk-city", None, None, None, 401).await;
+    expect(s, c, TARIFF, "/v1/tariffs/no-such-city", admin, None, None, 404).await;
+    expect(s, c, TARIFF, "/v1/tariffs/NOT%20A%20CODE", admin, None, None, 404).await;
+    let bounded = |tiers: Value| json!({ "versions": [version("2020-01-01", tiers)] });
+    let bad_date = json!({ "versions": [{
+        "effective_from": "2020-1-1",
+        "cycle_start": "01-01",
+        "tiers": [tier(Value::Null, json!("3.00"))],
+    }] });
+    expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", admin, Some(bad_date), None, 422).await;
+    let middle_unbounded = bounded(json!([
+        tier(json!("100"), json!("3.00")),
+        tier(Value::Null, json!("3.50")),
+        tier(Value::Null, json!("4.00")),
+    ]));
+    let refused = expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", admin, Some(middle_unbounded), None, 422).await;
+    assert_eq!(refused.json["code"], "invalid_tariff");
+    let number_price = bounded(json!([tier(Value::Null, json!(3.5))]));
+    let refused = expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", admin, Some(number_price), None, 422).await;
+    assert_eq!(refused.json["code"], "invalid_amount");
+    let mut unknown_field = new_tariff.clone();
+    unknown_field["versions"][0]["colour"] = json!("blue");
+    let refused = expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", admin, Some(unknown_field), None, 422).await;
+    assert_eq!(refused.json["code"], "validation_failed");
+    let refused = expect(s, c, SET_TARIFF, "/v1/tariffs/Walk-City", admin, Some(new_tariff.clone()), None, 422).await;
+    assert_eq!(refused.json["code"], "validation_failed");
+    let malformed = s.call("PUT", "/v1/tariffs/walk-city", admin, Some("{\"versions\":"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("PUT", "/v1/tariffs/{code}", &malformed);
+    let huge = json!({ "versions": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", admin, Some(huge), None, 413).await;
+    let unchanged = expect(s, c, TARIFF, "/v1/tariffs/walk-city", admin, None, None, 200).await;
+    assert_eq!(unchanged.json, set.json, "refused changes change nothing");
 
     // Every route was seen answering its documented success.
     let checked = conformance.checked.lock().unwrap();

@@ -4,16 +4,20 @@
 use super::error::{api_error, ApiError};
 use super::extract::{page_limit, Auth, DecimalString, JsonBody, PathId, Query};
 use super::openapi::{
-    Bill, BillPage, InternalError, Meter, Problem, ReadingResults, Unauthorized, Unavailable, BAD_BODY, BAD_QUERY,
-    NOT_ADMIN, PROBLEM, TAG_METERING, TOO_LARGE,
+    Bill, BillPage, InternalError, Meter, Problem, ReadingResults, Tariff, Unauthorized, Unavailable, BAD_BODY,
+    BAD_QUERY, NOT_ADMIN, PROBLEM, TAG_METERING, TOO_LARGE,
 };
 use super::AppState;
+use crate::metering::tariff::{HouseholdUplift, Tariff as DomainTariff, TariffVersion, Tier};
 use crate::service::error::{ErrorClass, ServiceError};
 use crate::service::metering::{ReadingInput, READINGS_PER_REQUEST_MAX};
-use axum::extract::State;
+use crate::service::model::Role;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -316,4 +320,208 @@ pub async fn list_bills(
 )]
 pub async fn get_bill(State(state): State<AppState>, Auth(principal): Auth, PathId(bill_id): PathId) -> HandlerResult {
     Ok(Json(state.service.bill(&principal, bill_id)?).into_response())
+}
+
+// ----- Tariffs.
+
+/// One tier of a tariff version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierRequest {
+    /// The cumulative volume in the tier year (m³, at most three decimals, at most 100000000) where this
+    /// tier ends: above 0 and above the previous tier's. Null (or absent) for the last tier, and only
+    /// for it: the last tier has no end.
+    #[schema(example = "350")]
+    pub up_to: Option<DecimalString>,
+    /// CNY per m³: above 0, at most 1000, at most four decimals.
+    #[schema(example = "2.61")]
+    pub price: DecimalString,
+}
+
+/// Extra volume on every tier boundary for large households.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdUpliftRequest {
+    /// Households of at least this many people get the uplift (1 to 255).
+    #[schema(minimum = 1, maximum = 255, example = 6)]
+    pub min_household_size: u8,
+    /// m³ added to every tier boundary: 0 to 100000000, at most three decimals.
+    #[schema(example = "150")]
+    pub extra_m3_per_boundary: DecimalString,
+}
+
+/// A tariff as in force from a date.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TariffVersionRequest {
+    /// The first Beijing date on which this version applies (from 00:00 Beijing time), `YYYY-MM-DD`.
+    #[schema(format = Date, example = "2019-01-01")]
+    pub effective_from: String,
+    /// The month and day (`MM-DD`) on which the tier year restarts: `01-01` for the calendar year. A day
+    /// in every year (not `02-29`).
+    #[schema(pattern = r"^[0-9]{2}-[0-9]{2}$", min_length = 5, max_length = 5, example = "01-01")]
+    pub cycle_start: String,
+    /// 1 to 8 tiers, in order of their boundaries; the last one has `up_to: null`.
+    #[schema(min_items = 1, max_items = 8)]
+    pub tiers: Vec<TierRequest>,
+    /// Extra volume per boundary for large households; null (or absent) for none.
+    pub household_uplift: Option<HouseholdUpliftRequest>,
+}
+
+/// All the versions of a tariff; they replace whatever the tariff had.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TariffRequest {
+    /// 1 to 64 versions, with strictly increasing `effective_from` dates.
+    #[schema(min_items = 1, max_items = 64)]
+    pub versions: Vec<TariffVersionRequest>,
+}
+
+/// `YYYY-MM-DD`, exactly (chrono alone would take `2026-3-1` and `+2026-03-01`).
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(position, byte)| match position {
+            4 | 7 => byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// `MM-DD`, two digits each. Whether it is a day in every year is the tariff's own check.
+fn parse_month_day(text: &str) -> Option<(u32, u32)> {
+    let (month, day) = text.split_once('-')?;
+    let two_digits = |part: &str| part.len() == 2 && part.bytes().all(|byte| byte.is_ascii_digit());
+    if !two_digits(month) || !two_digits(day) {
+        return None;
+    }
+    Some((month.parse().ok()?, day.parse().ok()?))
+}
+
+/// The request as a domain tariff; the tariff rules themselves are checked by the service.
+fn tariff_from_request(code: String, request: TariffRequest) -> Result<DomainTariff, ServiceError> {
+    let mut versions = Vec::with_capacity(request.versions.len());
+    for (position, version) in request.versions.into_iter().enumerate() {
+        let effective_from = parse_date(&version.effective_from).ok_or_else(|| {
+            ServiceError::validation(format!("versions[{position}].effective_from must be a date (YYYY-MM-DD)"))
+        })?;
+        let cycle_start = parse_month_day(&version.cycle_start).ok_or_else(|| {
+            ServiceError::validation(format!("versions[{position}].cycle_start must be a month and day (MM-DD)"))
+        })?;
+        versions.push(TariffVersion {
+            effective_from,
+            cycle_start,
+            tiers: version
+                .tiers
+                .into_iter()
+                .map(|tier| Tier { up_to: tier.up_to.map(|up_to| up_to.0), price: tier.price.0 })
+                .collect(),
+            household_uplift: version.household_uplift.map(|uplift| HouseholdUplift {
+                min_household_size: uplift.min_household_size,
+                extra_m3_per_boundary: uplift.extra_m3_per_boundary.0,
+            }),
+        });
+    }
+    Ok(DomainTariff { code, versions })
+}
+
+/// Sets a tariff: all its versions, replacing what it had.
+///
+/// Admin. Tariffs are data: the change is recorded in the journal. Readings priced after it use the new
+/// versions (readings already charged are not priced again); within a reading's interval, each version's
+/// prices apply from its `effective_from` date. A new code makes a new tariff, which customers can then
+/// take at creation (`tariff`).
+#[utoipa::path(
+    put,
+    path = "/v1/tariffs/{code}",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    params(
+        (
+            "code" = String,
+            Path,
+            description = "The tariff code: 1 to 32 of a-z, 0-9, `-`.",
+            pattern = r"^[a-z0-9-]{1,32}$",
+            min_length = 1,
+            max_length = 32,
+            example = "residential"
+        ),
+    ),
+    request_body = TariffRequest,
+    responses(
+        (status = 200, description = "The tariff as stored.", body = Tariff),
+        (status = 400, description = BAD_BODY, body = Problem, content_type = PROBLEM),
+        (status = 401, response = inline(Unauthorized)),
+        (status = 403, description = NOT_ADMIN, body = Problem, content_type = PROBLEM),
+        (status = 413, description = TOO_LARGE, body = Problem, content_type = PROBLEM),
+        (
+            status = 422,
+            description = "Codes: `validation_failed` (a code not 1 to 32 of a-z 0-9 -, effective_from not a \
+                YYYY-MM-DD date, cycle_start not MM-DD, min_household_size not an integer 0 to 255, an unknown or \
+                missing field), `invalid_amount` (up_to, price or extra_m3_per_boundary not a decimal string), \
+                `invalid_tariff` (no versions or more than 64, effective_from dates not strictly increasing, a \
+                cycle_start that is not a day in every year, no tiers or more than 8, a bounded last tier or an \
+                unbounded one before it, boundaries not increasing from above 0 or with more than three decimals, \
+                a boundary above 100000000 m³, a price not above 0, above 1000 or with more than four decimals, \
+                an extra_m3_per_boundary below 0, above 100000000 or with more than three decimals, a \
+                min_household_size of 0).",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 500, response = inline(InternalError)),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn put_tariff(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    code: Result<Path<String>, PathRejection>,
+    body: Result<JsonBody<TariffRequest>, ApiError>,
+) -> HandlerResult {
+    // Admin before the body is looked at: a token that may not set tariffs is told only that.
+    if principal.role != Role::Admin {
+        return Err(ServiceError::forbidden("tariffs are set by admin").into());
+    }
+    let Path(code) = code.map_err(|_| ServiceError::validation("a tariff code is 1 to 32 of a-z, 0-9, -"))?;
+    let tariff = tariff_from_request(code, body?.value)?;
+    Ok(Json(state.service.set_tariff(&principal, tariff).await?).into_response())
+}
+
+/// A tariff with all its versions.
+///
+/// Any token. The server ships `residential` (Beijing's general residential tiers: 0–350 m³ at 2.61,
+/// 350–500 at 2.83, above 500 at 4.23 CNY/m³, +150 m³ per boundary for households of 6 or more) and
+/// `residential-heating` (0–1500 / 1500–2500 / above, at the same prices).
+#[utoipa::path(
+    get,
+    path = "/v1/tariffs/{code}",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    params(
+        (
+            "code" = String,
+            Path,
+            description = "The tariff code: 1 to 32 of a-z, 0-9, `-`.",
+            pattern = r"^[a-z0-9-]{1,32}$",
+            min_length = 1,
+            max_length = 32,
+            example = "residential"
+        ),
+    ),
+    responses(
+        (status = 200, description = "The tariff.", body = Tariff),
+        (status = 401, response = inline(Unauthorized)),
+        (status = 404, description = "No tariff has this code. Codes: `not_found`.", body = Problem, content_type = PROBLEM),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn get_tariff(
+    State(state): State<AppState>,
+    Auth(_): Auth,
+    code: Result<Path<String>, PathRejection>,
+) -> HandlerResult {
+    let Path(code) = code.map_err(|_| api_error(ErrorClass::NotFound, "not_found", "no such tariff"))?;
+    Ok(Json(state.service.tariff(&code)?).into_response())
 }

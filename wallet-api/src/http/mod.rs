@@ -20,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -104,6 +104,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/meter-readings"),
     ("GET", "/v1/customers/{id}/bills"),
     ("GET", "/v1/bills/{id}"),
+    ("PUT", "/v1/tariffs/{code}"),
+    ("GET", "/v1/tariffs/{code}"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -136,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/customers/{id}/bills", get(metering::list_bills))
         .route("/v1/bills/{id}", get(metering::get_bill))
+        .route("/v1/tariffs/{code}", put(metering::put_tariff).get(metering::get_tariff))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

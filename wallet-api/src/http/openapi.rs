@@ -110,6 +110,8 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         metering::ingest_readings,
         metering::list_bills,
         metering::get_bill,
+        metering::put_tariff,
+        metering::get_tariff,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -122,8 +124,8 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         (name = TAG_LEDGER, description = "Ledger integrity."),
         (
             name = TAG_METERING,
-            description = "Meters with their ed25519 keys, signed readings charged at the tariff's tier prices, \
-                and e-bills with the tier split."
+            description = "Tariffs (annual volume tiers), meters with their ed25519 keys, signed readings \
+                charged at the tariff's tier prices, and e-bills with the tier split."
         ),
     )
 )]
@@ -815,4 +817,53 @@ pub struct BillPage {
     /// Pass as `cursor` for the next page; null on the last page.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
+}
+
+/// A tariff with all its versions, oldest first. Volumes (m³) and prices (CNY per m³) are decimal strings
+/// without trailing zeros (`"350"`, `"2.61"`).
+#[derive(Debug, ToSchema)]
+pub struct Tariff {
+    /// 1 to 32 of a-z, 0-9, `-`.
+    #[schema(example = "residential")]
+    pub code: String,
+    /// Strictly increasing `effective_from` dates.
+    pub versions: Vec<TariffVersion>,
+}
+
+/// A tariff as in force from a date.
+#[derive(Debug, ToSchema)]
+pub struct TariffVersion {
+    /// The first Beijing date on which this version applies (from 00:00 Beijing time).
+    #[schema(format = Date, example = "2019-01-01")]
+    pub effective_from: String,
+    /// The month and day (`MM-DD`) on which the tier year restarts.
+    #[schema(pattern = r"^[0-9]{2}-[0-9]{2}$", min_length = 5, max_length = 5, example = "01-01")]
+    pub cycle_start: String,
+    /// In order of their boundaries; the last one has no end.
+    pub tiers: Vec<Tier>,
+    /// Extra volume per boundary for large households; null for none.
+    #[schema(required = true)]
+    pub household_uplift: Option<HouseholdUplift>,
+}
+
+/// One tier: the price that applies up to a cumulative annual volume.
+#[derive(Debug, ToSchema)]
+pub struct Tier {
+    /// The cumulative volume in the tier year (m³) where this tier ends; null for the last tier.
+    #[schema(required = true, example = "350")]
+    pub up_to: Option<DecimalString>,
+    /// CNY per m³.
+    #[schema(example = "2.61")]
+    pub price: DecimalString,
+}
+
+/// Households of at least `min_household_size` people get `extra_m3_per_boundary` more on every tier
+/// boundary.
+#[derive(Debug, ToSchema)]
+pub struct HouseholdUplift {
+    #[schema(minimum = 1, maximum = 255, example = 6)]
+    pub min_household_size: u8,
+    /// m³.
+    #[schema(example = "150")]
+    pub extra_m3_per_boundary: DecimalString,
 }

@@ -28,6 +28,11 @@ pub const VERSIONS_PER_TARIFF_MAX: usize = 64;
 pub const VOLUME_SCALE: u32 = 3;
 /// Decimals of a unit price (CNY per m³), e.g. 2.6100.
 pub const PRICE_SCALE_MAX: u32 = 4;
+/// Highest unit price (CNY per m³): far above any real gas price, low enough that volume × price
+/// can never overflow `Decimal`.
+pub const PRICE_CNY_PER_M3_MAX: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
+/// Largest tier boundary or household uplift (m³), for the same reason.
+pub const TIER_VOLUME_M3_MAX: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
 
 /// One tier: the price that applies up to a cumulative annual volume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,8 +177,20 @@ impl Tariff {
                 if tier.price <= Decimal::ZERO || tier.price.normalize().scale() > PRICE_SCALE_MAX {
                     return invalid(format!("prices must be positive with at most {PRICE_SCALE_MAX} decimals"));
                 }
+                if tier.price > PRICE_CNY_PER_M3_MAX {
+                    return invalid(format!("prices are at most {PRICE_CNY_PER_M3_MAX} CNY per m³"));
+                }
+                if tier.up_to.is_some_and(|up_to| up_to > TIER_VOLUME_M3_MAX) {
+                    return invalid(format!("tier boundaries are at most {TIER_VOLUME_M3_MAX} m³"));
+                }
             }
             if let Some(uplift) = &version.household_uplift {
+                let extra = uplift.extra_m3_per_boundary;
+                if extra > TIER_VOLUME_M3_MAX || extra.normalize().scale() > VOLUME_SCALE {
+                    return invalid(format!(
+                        "the household uplift is at most {TIER_VOLUME_M3_MAX} m³, with at most 3 decimals"
+                    ));
+                }
                 if uplift.extra_m3_per_boundary < Decimal::ZERO || uplift.min_household_size == 0 {
                     return invalid(
                         "the household uplift must be non-negative and start at a household of 1 or more".into(),

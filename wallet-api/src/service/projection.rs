@@ -128,7 +128,10 @@ pub struct Projection {
 impl Default for Projection {
     fn default() -> Projection {
         let mut state = ProjectionState::default();
-        for tariff in [crate::metering::tariff::Tariff::beijing_residential(), crate::metering::tariff::Tariff::beijing_residential_heating()] {
+        for tariff in [
+            crate::metering::tariff::Tariff::beijing_residential(),
+            crate::metering::tariff::Tariff::beijing_residential_heating(),
+        ] {
             state.tariffs.insert(tariff.code.clone(), tariff);
         }
         Projection { state: RwLock::new(state) }
