@@ -1,6 +1,7 @@
 //! The `gaswallet` command line: subcommands, their options and help texts.
 
 use crate::bench::{run_ledger_bench, LedgerBenchOptions};
+use crate::bench_http::{run_http_bench, HttpBenchOptions};
 use crate::chaos::{run_crash_campaign, run_crash_child};
 use crate::data_dir::{ledger_directory, DATA_DIRECTORY_DEFAULT};
 use anyhow::Context;
@@ -70,6 +71,9 @@ pub struct VerifyArgs {
 pub enum BenchCommand {
     /// Durable two-posting transfers between accounts, through the group-commit writer.
     Ledger(LedgerBenchArgs),
+    /// Single merchant payments (one per request, each with its own payment code and
+    /// Idempotency-Key) through the real HTTP server on loopback, from many keep-alive connections.
+    Http(HttpBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +105,39 @@ pub struct LedgerBenchArgs {
     /// Run on this directory instead of a fresh temporary one (it must be empty).
     #[arg(long)]
     pub directory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpBenchArgs {
+    /// Payments to make (only these requests are timed).
+    #[arg(long, default_value_t = 200_000)]
+    pub payments: u64,
+    /// Concurrent clients, each with its own keep-alive HTTP/1.1 connection.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Customers with a funded wallet; payment i is made from wallet i mod this.
+    #[arg(long, default_value_t = 1000)]
+    pub wallets: u32,
+    /// Merchants taking the payments.
+    #[arg(long, default_value_t = 10)]
+    pub merchants: u32,
+    /// Payments per round: a round's payment codes (valid 60 s) are issued, untimed, just before
+    /// it is paid.
+    #[arg(long, default_value_t = 50_000)]
+    pub round: u64,
+    /// Worker threads of the server's runtime (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub server_threads: usize,
+    /// Worker threads of a separate client runtime (0: clients share the server's runtime). One
+    /// measured fastest on 2 cores (see docs/benchmarks.md).
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+    /// Seed for the payment amounts.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Data directory to run on instead of a fresh temporary one (it should be empty).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +195,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             println!("{}", serde_json::to_string(&result)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Subcommands::Bench(BenchCommand::Http(arguments)) => {
+            let result = run_http_bench(&HttpBenchOptions {
+                payments: arguments.payments,
+                concurrency: arguments.concurrency,
+                wallets: arguments.wallets,
+                merchants: arguments.merchants,
+                round: arguments.round,
+                server_threads: arguments.server_threads,
+                client_threads: arguments.client_threads,
+                seed: arguments.seed,
+                data: arguments.data,
+            })?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(if result.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         Subcommands::Chaos(ChaosCommand::LedgerKill(arguments)) => {
             let temporary = tempfile::tempdir()?;

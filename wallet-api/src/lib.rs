@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`cli`]: the `gaswallet` subcommands (clap) and what each runs.
 //! - [`bench`]: `gaswallet bench ...`, benchmarks through the real writer and store.
+//! - [`bench_http`]: `gaswallet bench http`, single merchant payments through the in-process HTTP
+//!   server from many concurrent keep-alive connections.
 //! - [`chaos`]: the crash harness (`gaswallet chaos ledger-kill`) that SIGKILLs a writer process
 //!   under load and checks that every acknowledged entry survived.
 //! - [`data_dir`]: where things live inside the data directory.
@@ -13,6 +15,7 @@
 //! - [`serve`]: `gaswallet serve` (bootstrap, admin token, graceful shutdown).
 
 pub mod bench;
+pub mod bench_http;
 pub mod chaos;
 pub mod cli;
 pub mod data_dir;
