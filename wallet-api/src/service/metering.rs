@@ -16,7 +16,7 @@ use super::Service;
 use crate::metering::tariff::{price_interval, ChargeLine, Tariff};
 use crate::metering::valve::{self, ValveDecision, ValveState};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use ledger::{chart, AccountId, AccountSpec, Asset, Command, EntrySpec, PostingSpec, RejectionCode, Timestamp};
+use ledger::{chart, AccountSpec, Asset, Command, EntrySpec, PostingSpec, RejectionCode, Timestamp};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -493,10 +493,6 @@ pub fn bill_lines_json(lines: &[ChargeLine]) -> serde_json::Value {
     )
 }
 
-/// Wallet account of a customer (used by tests and tools).
-pub fn wallet_of(customer: Uuid) -> AccountId {
-    ids::wallet_account(customer)
-}
 
 impl Service {
     /// The customer a caller may see bills of (staff: any; a customer: its own).
