@@ -698,6 +698,11 @@ pub enum ReadingRejection {
     NoTariffInForce,
     /// The interval cannot be priced (it does not move forward in time).
     InvalidInterval,
+    /// More readings of one customer in one request than one linked group holds (60); send the rest
+    /// in the next request.
+    TooManyReadingsForCustomer,
+    /// The customer's readings could not be committed this time (nothing was posted); send them again.
+    RetryLater,
 }
 
 /// The fate of one reading, in the order sent.

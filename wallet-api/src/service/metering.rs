@@ -12,6 +12,7 @@ use super::error::{from_rejection, ErrorClass, ServiceError};
 use super::ids;
 use super::model::{BillingMode, Principal, Role};
 use super::notes;
+use super::projection::LastReading;
 use super::Service;
 use crate::metering::tariff::{price_interval, ChargeLine, Tariff};
 use crate::metering::valve::{self, ValveDecision, ValveState};
@@ -31,8 +32,10 @@ pub const MAX_FLOW_M3_PER_H_DEFAULT: Decimal = Decimal::from_parts(6, 0, 0, fals
 pub const REGISTER_M3_MAX: Decimal = Decimal::from_parts(99_999_999, 0, 0, false, 3);
 /// Longest meter serial.
 pub const SERIAL_BYTES_MAX: usize = 32;
-/// Attempts to charge a reading when a concurrent payment spends the wallet meanwhile.
-pub const CHARGE_ATTEMPTS_MAX: usize = 3;
+/// Most readings of one customer in one request (each takes up to four commands of a linked group).
+pub const READINGS_PER_CUSTOMER_PER_REQUEST_MAX: usize = ledger::command::LINKED_COMMANDS_MAX / 4;
+/// Batches at least this large have their signatures checked on both cores.
+pub const PARALLEL_VERIFY_MIN_READINGS: usize = 64;
 /// Customer-lock stripes: readings of one customer are priced one at a time (annual volume).
 pub const CUSTOMER_LOCK_STRIPES: usize = 256;
 
@@ -68,6 +71,70 @@ impl ReadingResult {
             charge: None,
         }
     }
+}
+
+/// A reading that passed the stateless checks.
+#[derive(Debug, Clone)]
+struct Candidate {
+    index: usize,
+    meter_id: Uuid,
+    customer_id: Uuid,
+    register: Decimal,
+    read_at: Timestamp,
+}
+
+/// What earlier readings of the same batch did to one customer, and the customer's linked group.
+#[derive(Debug)]
+struct CustomerBatch {
+    customer: super::model::Customer,
+    tariff: Tariff,
+    annual: Option<(chrono::NaiveDate, Decimal)>,
+    payable: Decimal,
+    arrears: Decimal,
+    valve: ValveState,
+    close_deferred: bool,
+    last_readings: std::collections::HashMap<Uuid, Option<LastReading>>,
+    commands: Vec<Command>,
+    /// (position in the request, charge) of each reading in `commands`.
+    planned: Vec<(usize, Decimal)>,
+    /// The readings in `commands` by (meter, counter): register, time and charge.
+    planned_readings: std::collections::HashMap<(Uuid, u64), (Decimal, Timestamp, Decimal)>,
+}
+
+/// A registered, active meter as the stateless checks need it.
+#[derive(Debug, Clone, Copy)]
+struct KnownMeter {
+    meter_id: Uuid,
+    public_key: VerifyingKey,
+    customer_id: Uuid,
+}
+
+/// The stateless checks of a chunk of readings (run on a blocking thread for large batches).
+fn check_chunk(chunk: Vec<(usize, ReadingInput, Option<KnownMeter>)>) -> Vec<Result<Candidate, &'static str>> {
+    chunk
+        .into_iter()
+        .map(|(index, input, meter)| {
+            let meter = meter.ok_or("unknown_meter")?;
+            let signature = hex::decode(&input.signature).ok().and_then(|bytes| <[u8; 64]>::try_from(bytes).ok());
+            let message = reading_message(&input.meter_id, input.counter, &input.register, &input.read_at);
+            let verified = signature.is_some_and(|signature| {
+                meter.public_key.verify(message.as_bytes(), &Signature::from_bytes(&signature)).is_ok()
+            });
+            if !verified {
+                return Err("bad_signature");
+            }
+            match (parse_register(&input.register), crate::time::parse_rfc3339(&input.read_at)) {
+                (Some(register), Some(read_at)) => {
+                    Ok(Candidate { index, meter_id: meter.meter_id, customer_id: meter.customer_id, register, read_at })
+                }
+                _ => Err("malformed_reading"),
+            }
+        })
+        .collect()
+}
+
+fn customer_stripe(customer: Uuid) -> usize {
+    (customer.as_u128() % CUSTOMER_LOCK_STRIPES as u128) as usize
 }
 
 /// The signed message of a reading.
@@ -185,6 +252,14 @@ impl Service {
     }
 
     /// Checks and charges a batch of readings; each is accepted or rejected on its own.
+    ///
+    /// Stateless checks (meter known, signature, format) run first, signatures in parallel for
+    /// large batches. Then the customers concerned are locked (in stripe order, so two batches
+    /// cannot deadlock) and each reading is planned in order against a per-customer context that
+    /// carries what earlier readings of the same batch did (last reading, annual volume, what the
+    /// wallet can still pay, arrears, valve). A customer's readings form one linked group, and all
+    /// groups go to the ledger in one submission: one group commit for the whole batch. Merchant
+    /// payments take the same customer lock, so what the wallet can pay does not change under us.
     pub async fn ingest_readings(
         &self,
         principal: &Principal,
@@ -196,58 +271,189 @@ impl Service {
         if readings.is_empty() || readings.len() > READINGS_PER_REQUEST_MAX {
             return Err(ServiceError::validation(format!("send 1 to {READINGS_PER_REQUEST_MAX} readings")));
         }
-        let mut results = Vec::with_capacity(readings.len());
-        for input in readings {
-            results.push(self.ingest_one(input).await?);
+        let mut results: Vec<Option<ReadingResult>> = vec![None; readings.len()];
+        let checked = self.check_readings(readings).await?;
+        let mut candidates = Vec::new();
+        for (index, outcome) in checked.into_iter().enumerate() {
+            match outcome {
+                Ok(candidate) => candidates.push(candidate),
+                Err(code) => results[index] = Some(ReadingResult::rejected(&readings[index], code)),
+            }
         }
-        Ok(results)
+        // Lock every customer concerned, in stripe order.
+        let stripes: std::collections::BTreeSet<usize> =
+            candidates.iter().map(|candidate| customer_stripe(candidate.customer_id)).collect();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.customer_locks[stripe].lock().await);
+        }
+        let now = self.now();
+        let mut contexts: Vec<CustomerBatch> = Vec::new();
+        for candidate in candidates {
+            let input = &readings[candidate.index];
+            let position = match contexts.iter().position(|context| context.customer.id == candidate.customer_id) {
+                Some(position) => position,
+                None => match self.customer_batch(candidate.customer_id) {
+                    Some(context) => {
+                        contexts.push(context);
+                        contexts.len() - 1
+                    }
+                    None => {
+                        results[candidate.index] = Some(ReadingResult::rejected(input, "unknown_meter"));
+                        continue;
+                    }
+                },
+            };
+            let context = &mut contexts[position];
+            if context.planned.len() >= READINGS_PER_CUSTOMER_PER_REQUEST_MAX {
+                results[candidate.index] = Some(ReadingResult::rejected(input, "too_many_readings_for_customer"));
+                continue;
+            }
+            if let Some(result) = self.plan_reading(context, &candidate, input, now) {
+                results[candidate.index] = Some(result);
+            }
+        }
+        let groups: Vec<Command> = contexts
+            .iter()
+            .filter(|context| !context.commands.is_empty())
+            .map(|context| Command::Linked(context.commands.clone()))
+            .collect();
+        let mut outcomes = if groups.is_empty() { Vec::new() } else { self.submit(groups).await? }.into_iter();
+        for context in contexts.iter().filter(|context| !context.commands.is_empty()) {
+            let outcome = outcomes.next();
+            for (index, charge) in &context.planned {
+                let input = &readings[*index];
+                results[*index] = Some(match &outcome {
+                    Some(Ok(_)) => ReadingResult {
+                        meter_id: input.meter_id.clone(),
+                        counter: input.counter,
+                        status: "accepted",
+                        code: None,
+                        charge: Some(super::cny(*charge)),
+                    },
+                    // Nothing of this customer's group was posted; the concentrator retries.
+                    Some(Err(rejection)) if rejection.code == RejectionCode::IdConflict => {
+                        ReadingResult::rejected(input, "replayed_reading")
+                    }
+                    Some(Err(rejection)) => {
+                        tracing::error!(%rejection, customer = %context.customer.id, "a planned reading group was refused");
+                        ReadingResult::rejected(input, "retry_later")
+                    }
+                    None => ReadingResult::rejected(input, "retry_later"),
+                });
+            }
+        }
+        drop(guards);
+        Ok(results
+            .into_iter()
+            .enumerate()
+            .map(|(index, result)| result.unwrap_or_else(|| ReadingResult::rejected(&readings[index], "retry_later")))
+            .collect())
     }
 
-    async fn ingest_one(&self, input: &ReadingInput) -> Result<ReadingResult, ServiceError> {
-        let Ok(meter_id) = Uuid::parse_str(&input.meter_id) else {
-            return Ok(ReadingResult::rejected(input, "unknown_meter"));
-        };
-        let meter = self.projection().read().meters.get(&meter_id).cloned();
-        let Some(meter) = meter.filter(|meter| meter.active) else {
-            return Ok(ReadingResult::rejected(input, "unknown_meter"));
-        };
-        let signature = hex::decode(&input.signature).ok().and_then(|bytes| <[u8; 64]>::try_from(bytes).ok());
-        let verified = signature.is_some_and(|signature| {
-            meter
-                .public_key
-                .verify(
-                    reading_message(&input.meter_id, input.counter, &input.register, &input.read_at).as_bytes(),
-                    &Signature::from_bytes(&signature),
-                )
-                .is_ok()
-        });
-        if !verified {
-            return Ok(ReadingResult::rejected(input, "bad_signature"));
-        }
-        let (Some(register), Some(read_at)) =
-            (parse_register(&input.register), crate::time::parse_rfc3339(&input.read_at))
-        else {
-            return Ok(ReadingResult::rejected(input, "malformed_reading"));
-        };
-        // Readings of one customer are priced one at a time: the annual volume is shared.
-        let _guard = self.customer_lock(meter.customer_id).lock().await;
-        let (meter, customer, annual) = {
+    /// Meter known and active, signature valid, register and time well formed.
+    async fn check_readings(
+        &self,
+        readings: &[ReadingInput],
+    ) -> Result<Vec<Result<Candidate, &'static str>>, ServiceError> {
+        let work: Vec<(usize, ReadingInput, Option<KnownMeter>)> = {
             let projection = self.projection().read();
-            let meter = projection.meters.get(&meter_id).cloned();
-            let customer =
-                projection.customers.get(&meter.as_ref().map_or(Uuid::nil(), |meter| meter.customer_id)).cloned();
-            let annual =
-                projection.annual_volume.get(&meter.as_ref().map_or(Uuid::nil(), |meter| meter.customer_id)).cloned();
-            (meter, customer, annual)
+            readings
+                .iter()
+                .enumerate()
+                .map(|(index, input)| {
+                    let meter = Uuid::parse_str(&input.meter_id).ok().and_then(|meter_id| {
+                        let meter = projection.meters.get(&meter_id).filter(|meter| meter.active)?;
+                        Some(KnownMeter { meter_id, public_key: meter.public_key, customer_id: meter.customer_id })
+                    });
+                    (index, input.clone(), meter)
+                })
+                .collect()
         };
-        let (Some(meter), Some(customer)) = (meter, customer) else {
-            return Ok(ReadingResult::rejected(input, "unknown_meter"));
+        // Signature checks dominate a reading's cost: large batches use both cores.
+        let checked = if work.len() >= PARALLEL_VERIFY_MIN_READINGS {
+            let mut first = work;
+            let second = first.split_off(first.len() / 2);
+            let (left, right) = tokio::join!(
+                tokio::task::spawn_blocking(move || check_chunk(first)),
+                tokio::task::spawn_blocking(move || check_chunk(second))
+            );
+            let internal = |_| ServiceError::new(ErrorClass::Internal, "internal_error", "signature checking stopped");
+            let mut left = left.map_err(internal)?;
+            left.extend(right.map_err(internal)?);
+            left
+        } else {
+            check_chunk(work)
         };
-        let reading_id = ids::reading(meter_id, input.counter);
-        if let Some(last) = &meter.last {
+        Ok(checked)
+    }
+
+    /// A customer's context for planning readings, read under the customer's lock.
+    fn customer_batch(&self, customer_id: Uuid) -> Option<CustomerBatch> {
+        let projection = self.projection().read();
+        let customer = projection.customers.get(&customer_id)?.clone();
+        let tariff = projection.tariff_for(&customer.tariff);
+        let annual = projection.annual_volume.get(&customer_id).copied();
+        let valve = projection.valves.get(&customer_id).copied().unwrap_or_default();
+        let close_deferred = projection.deferred_closes.contains_key(&customer_id);
+        drop(projection);
+        let payable = self
+            .reader()
+            .account(&customer.wallet)
+            .map(|account| {
+                let available =
+                    account.balances.available_on(account.normal_side) + i128::from(account.credit_limit_minor);
+                Asset::Cny.decimal_from_minor(available.max(0))
+            })
+            .unwrap_or(Decimal::ZERO);
+        let arrears = self.arrears_of(customer_id);
+        Some(CustomerBatch {
+            customer,
+            tariff,
+            annual,
+            payable,
+            arrears,
+            valve,
+            close_deferred,
+            last_readings: std::collections::HashMap::new(),
+            commands: Vec::new(),
+            planned: Vec::new(),
+            planned_readings: std::collections::HashMap::new(),
+        })
+    }
+
+    /// Plans one reading against its customer's context: either a final answer (rejection or the
+    /// retry of an accepted reading), or commands added to the customer's group (`None`).
+    fn plan_reading(
+        &self,
+        context: &mut CustomerBatch,
+        candidate: &Candidate,
+        input: &ReadingInput,
+        now: Timestamp,
+    ) -> Option<ReadingResult> {
+        let (meter, committed_last) = {
+            let projection = self.projection().read();
+            let meter = projection.meters.get(&candidate.meter_id)?.clone();
+            let last = meter.last.clone();
+            (meter, last)
+        };
+        let last = context.last_readings.get(&candidate.meter_id).cloned().unwrap_or(committed_last.clone());
+        let reading_id = ids::reading(candidate.meter_id, input.counter);
+        if let Some(last) = &last {
             if input.counter <= last.counter {
-                // The very same reading again (a retried batch) answers as it did the first time;
-                // another register or time under a used counter is a replay.
+                // The very same reading again (a retried batch, or twice in one batch) answers as
+                // it did the first time; another register or time under a used counter is a replay.
+                if let Some((register, read_at, charge)) =
+                    context.planned_readings.get(&(candidate.meter_id, input.counter))
+                {
+                    if *register == candidate.register && *read_at == candidate.read_at {
+                        // Answered with the first one's outcome once the group is committed.
+                        let charge = *charge;
+                        context.planned.push((candidate.index, charge));
+                        return None;
+                    }
+                    return Some(ReadingResult::rejected(input, "replayed_reading"));
+                }
                 let projection = self.projection().read();
                 let same_reading = projection
                     .bill_by_id
@@ -255,9 +461,11 @@ impl Service {
                     .and_then(|(customer, position)| {
                         projection.bills.get(customer).and_then(|bills| bills.get(*position))
                     })
-                    .is_some_and(|bill| bill.reading.register == register && bill.reading.read_at == read_at.0);
+                    .is_some_and(|bill| {
+                        bill.reading.register == candidate.register && bill.reading.read_at == candidate.read_at.0
+                    });
                 if let Some(charge) = projection.reading_charges.get(&reading_id).filter(|_| same_reading) {
-                    return Ok(ReadingResult {
+                    return Some(ReadingResult {
                         meter_id: input.meter_id.clone(),
                         counter: input.counter,
                         status: "accepted",
@@ -265,166 +473,137 @@ impl Service {
                         charge: Some(super::cny(*charge)),
                     });
                 }
-                return Ok(ReadingResult::rejected(input, "replayed_reading"));
+                return Some(ReadingResult::rejected(input, "replayed_reading"));
             }
         }
-        let now = self.now();
+        let (register, read_at) = (candidate.register, candidate.read_at);
         if read_at.0 > now.0 + READING_CLOCK_SKEW_MICROS {
-            return Ok(ReadingResult::rejected(input, "future_reading"));
+            return Some(ReadingResult::rejected(input, "future_reading"));
         }
-        let (previous_register, previous_at) = match &meter.last {
+        let (previous_register, previous_at) = match &last {
             Some(last) => (last.register, last.read_at),
             None => (meter.initial_register, meter.installed_at),
         };
         if read_at <= previous_at {
-            return Ok(ReadingResult::rejected(input, "reading_out_of_order"));
+            return Some(ReadingResult::rejected(input, "reading_out_of_order"));
         }
         if register < previous_register {
-            return Ok(ReadingResult::rejected(input, "register_backwards"));
+            return Some(ReadingResult::rejected(input, "register_backwards"));
         }
         let volume = register - previous_register;
         let hours = Decimal::from(read_at.0 - previous_at.0) / Decimal::from(3_600_000_000i64);
         if volume > meter.max_flow_m3_per_h * hours {
-            return Ok(ReadingResult::rejected(input, "implausible_flow"));
+            return Some(ReadingResult::rejected(input, "implausible_flow"));
         }
-        let tariff = self.projection().read().tariff_for(&customer.tariff);
-        let start_year = tariff
-            .version_on(crate::metering::tariff::beijing_date(previous_at).unwrap_or_default())
-            .and_then(|version| {
-                version.tier_year_start(crate::metering::tariff::beijing_date(previous_at).unwrap_or_default())
-            });
-        let annual_before = match (annual, start_year) {
+        let start_date = crate::metering::tariff::beijing_date(previous_at).unwrap_or_default();
+        let start_year = context.tariff.version_on(start_date).and_then(|version| version.tier_year_start(start_date));
+        let annual_before = match (context.annual, start_year) {
             (Some((year, volume)), Some(start)) if year == start => volume,
             _ => Decimal::ZERO,
         };
-        let priced = match price_interval(&tariff, customer.household_size, previous_at, read_at, volume, annual_before)
-        {
-            Ok(priced) => priced,
-            Err(error) => return Ok(ReadingResult::rejected(input, error.code())),
-        };
+        let customer = &context.customer;
+        let priced =
+            match price_interval(&context.tariff, customer.household_size, previous_at, read_at, volume, annual_before)
+            {
+                Ok(priced) => priced,
+                Err(error) => return Some(ReadingResult::rejected(input, error.code())),
+            };
         let charge_now = customer.billing_mode == BillingMode::PerReading;
         let total = if charge_now { priced.total } else { Decimal::ZERO };
-        for attempt in 0..CHARGE_ATTEMPTS_MAX {
-            // What the wallet can pay now: available plus credit limit; the rest becomes arrears. A
-            // merchant payment may spend the wallet between this look and the commit; then the
-            // ledger refuses the charge and we look again. The last attempt books it all as arrears,
-            // which cannot be refused for lack of funds.
-            let payable = if attempt + 1 < CHARGE_ATTEMPTS_MAX {
-                self.reader()
-                    .account(&customer.wallet)
-                    .map(|account| {
-                        let available =
-                            account.balances.available_on(account.normal_side) + i128::from(account.credit_limit_minor);
-                        Asset::Cny.decimal_from_minor(available.max(0))
-                    })
-                    .unwrap_or(Decimal::ZERO)
-            } else {
-                Decimal::ZERO
-            };
-            let from_wallet = total.min(payable);
-            let to_arrears = total - from_wallet;
-            let note = notes::ReadingAccepted {
-                meter_id,
-                customer_id: customer.id,
-                counter: input.counter,
-                register,
-                read_at: read_at.0,
-                previous_register,
-                previous_read_at: previous_at.0,
-                volume,
-                lines: priced.lines.clone(),
-                total: priced.total,
-                charged: from_wallet,
-                arrears: to_arrears,
-                tier_year_start: priced.tier_year_start_after,
-                annual_volume_after: priced.annual_volume_after_m3,
-                billed: charge_now,
-            };
-            let mut commands = vec![Command::Note {
-                id: reading_id,
-                kind: notes::READING_ACCEPTED.into(),
-                payload: notes::encode(&note),
-            }];
-            if from_wallet > Decimal::ZERO {
-                commands.push(Command::Post(EntrySpec {
-                    id: ids::entry_for(reading_id.0, "gas_charge"),
-                    category: "gas_charge".into(),
-                    memo: format!("meter {} reading {}", meter.serial, input.counter),
-                    postings: vec![
-                        PostingSpec::debit(customer.wallet, from_wallet),
-                        PostingSpec::credit(ids::gas_revenue_account(), from_wallet),
-                    ],
-                    hold: None,
-                }));
-            }
-            if to_arrears > Decimal::ZERO {
-                commands.push(Command::Post(EntrySpec {
-                    id: ids::entry_for(reading_id.0, "gas_arrears"),
-                    category: "gas_arrears".into(),
-                    memo: format!("meter {} reading {}", meter.serial, input.counter),
-                    postings: vec![
-                        PostingSpec::debit(ids::arrears_account(customer.id), to_arrears),
-                        PostingSpec::credit(ids::gas_revenue_account(), to_arrears),
-                    ],
-                    hold: None,
-                }));
-            }
-            let (valve, close_already_deferred) = {
-                let projection = self.projection().read();
-                (
-                    projection.valves.get(&customer.id).copied().unwrap_or_default(),
-                    projection.deferred_closes.contains_key(&customer.id),
-                )
-            };
-            let arrears_after = self.arrears_of(customer.id) + to_arrears;
-            let arrears_after_fen = Asset::Cny.minor_from_decimal_allow_zero(arrears_after).map_or(0, i128::from);
-            let valve_note = |state: ValveState, reason: &str| Command::Note {
-                id: ids::note_for(reading_id.0, "valve"),
-                kind: notes::VALVE_CHANGED.into(),
-                payload: notes::encode(&notes::ValveChanged {
-                    customer_id: customer.id,
-                    state,
-                    reason: reason.to_owned(),
-                }),
-            };
-            if valve == ValveState::Armed && volume > Decimal::ZERO {
-                // Gas flowed after the valve was armed: the customer pressed the button at the meter.
-                commands.push(valve_note(ValveState::Open, "button_pressed"));
-            } else {
-                match valve::after_charge(valve, arrears_after_fen, now) {
-                    ValveDecision::Nothing => {}
-                    ValveDecision::Close => commands.push(valve_note(ValveState::Closed, "arrears")),
-                    ValveDecision::DeferClose { until } if !close_already_deferred => commands.push(Command::Note {
+        // The wallet pays what its available balance plus credit limit allows; the rest is arrears.
+        let from_wallet = total.min(context.payable);
+        let to_arrears = total - from_wallet;
+        let note = notes::ReadingAccepted {
+            meter_id: candidate.meter_id,
+            customer_id: customer.id,
+            counter: input.counter,
+            register,
+            read_at: read_at.0,
+            previous_register,
+            previous_read_at: previous_at.0,
+            volume,
+            lines: priced.lines.clone(),
+            total: priced.total,
+            charged: from_wallet,
+            arrears: to_arrears,
+            tier_year_start: priced.tier_year_start_after,
+            annual_volume_after: priced.annual_volume_after_m3,
+            billed: charge_now,
+        };
+        let memo = format!("meter {} reading {}", meter.serial, input.counter);
+        context.commands.push(Command::Note {
+            id: reading_id,
+            kind: notes::READING_ACCEPTED.into(),
+            payload: notes::encode(&note),
+        });
+        if from_wallet > Decimal::ZERO {
+            context.commands.push(Command::Post(EntrySpec {
+                id: ids::entry_for(reading_id.0, "gas_charge"),
+                category: "gas_charge".into(),
+                memo: memo.clone(),
+                postings: vec![
+                    PostingSpec::debit(customer.wallet, from_wallet),
+                    PostingSpec::credit(ids::gas_revenue_account(), from_wallet),
+                ],
+                hold: None,
+            }));
+        }
+        if to_arrears > Decimal::ZERO {
+            context.commands.push(Command::Post(EntrySpec {
+                id: ids::entry_for(reading_id.0, "gas_arrears"),
+                category: "gas_arrears".into(),
+                memo,
+                postings: vec![
+                    PostingSpec::debit(ids::arrears_account(customer.id), to_arrears),
+                    PostingSpec::credit(ids::gas_revenue_account(), to_arrears),
+                ],
+                hold: None,
+            }));
+        }
+        let customer_id = customer.id;
+        let arrears_after = context.arrears + to_arrears;
+        let arrears_after_fen = Asset::Cny.minor_from_decimal_allow_zero(arrears_after).map_or(0, i128::from);
+        let valve_note = |state: ValveState, reason: &str| Command::Note {
+            id: ids::note_for(reading_id.0, "valve"),
+            kind: notes::VALVE_CHANGED.into(),
+            payload: notes::encode(&notes::ValveChanged { customer_id, state, reason: reason.to_owned() }),
+        };
+        if context.valve == ValveState::Armed && volume > Decimal::ZERO {
+            // Gas flowed after the valve was armed: the customer pressed the button at the meter.
+            context.commands.push(valve_note(ValveState::Open, "button_pressed"));
+            context.valve = ValveState::Open;
+        } else {
+            match valve::after_charge(context.valve, arrears_after_fen, now) {
+                ValveDecision::Nothing => {}
+                ValveDecision::Close => {
+                    context.commands.push(valve_note(ValveState::Closed, "arrears"));
+                    context.valve = ValveState::Closed;
+                }
+                ValveDecision::DeferClose { until } if !context.close_deferred => {
+                    context.commands.push(Command::Note {
                         id: ids::note_for(reading_id.0, "valve-deferred"),
                         kind: notes::VALVE_CLOSE_DEFERRED.into(),
-                        payload: notes::encode(&notes::ValveCloseDeferred { customer_id: customer.id, until: until.0 }),
-                    }),
-                    ValveDecision::DeferClose { .. } => {}
+                        payload: notes::encode(&notes::ValveCloseDeferred { customer_id, until: until.0 }),
+                    });
+                    context.close_deferred = true;
                 }
-            }
-            match self.submit_one(Command::Linked(commands)).await? {
-                Err(rejection) if rejection.code == RejectionCode::InsufficientFunds => continue,
-                Ok(_) => {
-                    return Ok(ReadingResult {
-                        meter_id: input.meter_id.clone(),
-                        counter: input.counter,
-                        status: "accepted",
-                        code: None,
-                        charge: Some(super::cny(total)),
-                    })
-                }
-                Err(rejection) if rejection.code == RejectionCode::IdConflict => {
-                    return Ok(ReadingResult::rejected(input, "replayed_reading"))
-                }
-                Err(rejection) => return Err(from_rejection(&rejection)),
+                ValveDecision::DeferClose { .. } => {}
             }
         }
-        Err(ServiceError::new(ErrorClass::Internal, "internal_error", "charging a reading did not settle"))
+        context.payable -= from_wallet;
+        context.arrears = arrears_after;
+        context.annual = Some((priced.tier_year_start_after, priced.annual_volume_after_m3));
+        context
+            .last_readings
+            .insert(candidate.meter_id, Some(LastReading { counter: input.counter, register, read_at }));
+        context.planned.push((candidate.index, total));
+        context.planned_readings.insert((candidate.meter_id, input.counter), (register, read_at, total));
+        None
     }
 
     /// The lock that serializes a customer's charges, top-ups and valve changes.
     pub(crate) fn customer_lock(&self, customer: Uuid) -> &tokio::sync::Mutex<()> {
-        &self.customer_locks[(customer.as_u128() % CUSTOMER_LOCK_STRIPES as u128) as usize]
+        &self.customer_locks[customer_stripe(customer)]
     }
 
     /// Closes the valves whose friendly-credit deferral has ended while arrears remain.
@@ -492,7 +671,6 @@ pub fn bill_lines_json(lines: &[ChargeLine]) -> serde_json::Value {
             .collect(),
     )
 }
-
 
 impl Service {
     /// The customer a caller may see bills of (staff: any; a customer: its own).
