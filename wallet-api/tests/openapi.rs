@@ -1137,6 +1137,34 @@ async fn real_answers_match_the_document() {
         "{results}"
     );
     assert!(results[0].get("code").is_none() && results[1].get("charge").is_none(), "{results}");
+    // The customer's own reading between the two signed ones: provisional, settled by the next.
+    const SELF_READINGS: (&str, &str) = ("POST", "/v1/meters/{id}/self-readings");
+    let self_path = format!("/v1/meters/{meter_id}/self-readings");
+    let own = json!({ "register": "112.500", "read_at": days_ago(15), "photo_ref": "oss://photos/1.jpg" });
+    let provisional = expect(s, c, SELF_READINGS, &self_path, customer_token, Some(own.clone()), None, 201).await;
+    assert_eq!(provisional.json["status"], "provisional");
+    assert_eq!(provisional.json["estimated_volume"], "2.500");
+    let again = expect(s, c, SELF_READINGS, &self_path, customer_token, Some(own.clone()), None, 201).await;
+    assert_eq!(again.json, provisional.json);
+    let mut other_photo = own.clone();
+    other_photo["photo_ref"] = json!("oss://photos/2.jpg");
+    expect(s, c, SELF_READINGS, &self_path, customer_token, Some(other_photo), None, 409).await;
+    expect(s, c, SELF_READINGS, &self_path, None, Some(own.clone()), None, 401).await;
+    expect(s, c, SELF_READINGS, &self_path, merchant_token, Some(own.clone()), None, 404).await;
+    let unknown_meter = format!("/v1/meters/{}/self-readings", Uuid::new_v4());
+    expect(s, c, SELF_READINGS, &unknown_meter, customer_token, Some(own.clone()), None, 404).await;
+    let backwards = json!({ "register": "105.000", "read_at": days_ago(14) });
+    expect(s, c, SELF_READINGS, &self_path, customer_token, Some(backwards), None, 422).await;
+    let numeric = json!({ "register": 112.5, "read_at": days_ago(14) });
+    expect(s, c, SELF_READINGS, &self_path, customer_token, Some(numeric), None, 422).await;
+    let undated = json!({ "register": "113.000", "read_at": "yesterday" });
+    expect(s, c, SELF_READINGS, &self_path, customer_token, Some(undated), None, 422).await;
+    let malformed = s.call("POST", &self_path, customer_token, Some("{"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/meters/{id}/self-readings", &malformed);
+    let huge = json!({ "photo_ref": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, SELF_READINGS, &self_path, customer_token, Some(huge), None, 413).await;
+
     let second_reading = json!({ "readings": [signed(&meter_key, &meter_id, 2, "130.000", &days_ago(10))] });
     expect(s, c, READINGS, "/v1/meter-readings", admin, Some(second_reading.clone()), None, 200).await;
     expect(s, c, READINGS, "/v1/meter-readings", None, Some(second_reading.clone()), None, 401).await;

@@ -4,8 +4,8 @@
 use super::error::{api_error, ApiError};
 use super::extract::{page_limit, Auth, DecimalString, JsonBody, PathId, Query};
 use super::openapi::{
-    Bill, BillPage, InternalError, Meter, Problem, ReadingResults, Tariff, Unauthorized, Unavailable, BAD_BODY,
-    BAD_QUERY, NOT_ADMIN, PROBLEM, TAG_METERING, TOO_LARGE,
+    Bill, BillPage, InternalError, Meter, Problem, ReadingResults, SelfReading, Tariff, Unauthorized, Unavailable,
+    BAD_BODY, BAD_QUERY, NOT_ADMIN, PROBLEM, TAG_METERING, TOO_LARGE,
 };
 use super::AppState;
 use crate::metering::tariff::{HouseholdUplift, Tariff as DomainTariff, TariffVersion, Tier};
@@ -524,4 +524,77 @@ pub async fn get_tariff(
 ) -> HandlerResult {
     let Path(code) = code.map_err(|_| api_error(ErrorClass::NotFound, "not_found", "no such tariff"))?;
     Ok(Json(state.service.tariff(&code)?).into_response())
+}
+
+/// A customer's own reading of the register.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelfReadingRequest {
+    /// The register as the customer read it (m³, at most three decimals).
+    #[schema(example = "123.456")]
+    pub register: DecimalString,
+    /// RFC 3339.
+    #[schema(format = DateTime, example = "2026-03-05T08:00:00+08:00")]
+    pub read_at: String,
+    /// Where the photo of the register is stored (1 to 256 printable bytes).
+    pub photo_ref: Option<String>,
+}
+
+/// Records a customer's own reading (provisional).
+///
+/// The meter's customer (or admin). The reading is checked like a signed one (time, register,
+/// flow) and priced as an estimate, but nothing is charged: the next signed reading of the meter
+/// charges the real consumption and settles it (its e-bill lists the self-readings it settled).
+#[utoipa::path(
+    post,
+    path = "/v1/meters/{id}/self-readings",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The meter id."),
+    ),
+    request_body = SelfReadingRequest,
+    responses(
+        (status = 201, description = "The provisional reading.", body = SelfReading),
+        (status = 400, description = BAD_BODY, body = Problem, content_type = PROBLEM),
+        (status = 401, response = inline(Unauthorized)),
+        (
+            status = 404,
+            description = "No such meter, or not the caller's (answered exactly like a missing one). Codes: `not_found`.",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (
+            status = 409,
+            description = "Codes: `conflict` (another self-reading with this time and register).",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 413, description = TOO_LARGE, body = Problem, content_type = PROBLEM),
+        (
+            status = 422,
+            description = "Codes: `validation_failed` (register out of range, bad time or photo_ref, unknown field), \
+                `invalid_amount` (register not a decimal string), `future_reading`, `reading_out_of_order`, \
+                `register_backwards`, `implausible_flow`, `no_tariff_in_force`, `invalid_interval`.",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 500, response = inline(InternalError)),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn create_self_reading(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    PathId(meter_id): PathId,
+    body: JsonBody<SelfReadingRequest>,
+) -> HandlerResult {
+    let value = body.value;
+    let read_at = crate::time::parse_rfc3339(&value.read_at)
+        .ok_or_else(|| ServiceError::validation("read_at must be an RFC 3339 time"))?;
+    let recorded = state
+        .service
+        .record_self_reading(&principal, meter_id, value.register.0, read_at, value.photo_ref.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }

@@ -106,6 +106,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/bills/{id}"),
     ("PUT", "/v1/tariffs/{code}"),
     ("GET", "/v1/tariffs/{code}"),
+    ("POST", "/v1/meters/{id}/self-readings"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -139,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/customers/{id}/bills", get(metering::list_bills))
         .route("/v1/bills/{id}", get(metering::get_bill))
         .route("/v1/tariffs/{code}", put(metering::put_tariff).get(metering::get_tariff))
+        .route("/v1/meters/{id}/self-readings", post(metering::create_self_reading))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

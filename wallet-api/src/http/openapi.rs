@@ -112,6 +112,7 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         metering::get_bill,
         metering::put_tariff,
         metering::get_tariff,
+        metering::create_self_reading,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -813,6 +814,50 @@ pub struct Bill {
     pub volume_to_next_tier: Option<DecimalString>,
     #[schema(format = DateTime, example = "2026-03-05T03:00:01Z")]
     pub issued_at: String,
+    /// The customer's own readings this signed reading settled (empty if none).
+    pub settles_self_readings: Vec<SelfReading>,
+}
+
+/// Whether a self-reading is still provisional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SelfReadingStatus {
+    Provisional,
+    Settled,
+}
+
+/// Where a reading came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadingSource {
+    Customer,
+}
+
+/// A customer's own reading of the register: priced as an estimate, never charged; the next
+/// signed reading settles it.
+#[derive(Debug, ToSchema)]
+pub struct SelfReading {
+    pub id: Uuid,
+    pub meter_id: Uuid,
+    /// m³, three decimals.
+    #[schema(example = "123.456")]
+    pub register: DecimalString,
+    #[schema(format = DateTime, example = "2026-03-05T00:00:00Z")]
+    pub read_at: String,
+    /// Where the photo of the register is stored; null if none was given.
+    #[schema(required = true)]
+    pub photo_ref: Option<String>,
+    pub source: ReadingSource,
+    pub status: SelfReadingStatus,
+    /// The record id of the signed reading that settled it; null while provisional.
+    #[schema(required = true)]
+    pub settled_by: Option<Uuid>,
+    /// m³ since the last signed reading, by the customer's reading.
+    #[schema(example = "3.456")]
+    pub estimated_volume: DecimalString,
+    /// CNY the estimate would cost at the tier prices (not charged).
+    #[schema(example = "9.02")]
+    pub estimated_charge: DecimalString,
 }
 
 /// A page of e-bills, newest first.

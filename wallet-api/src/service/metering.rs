@@ -761,6 +761,16 @@ impl Service {
             "next_tier_at": next_boundary.map(super::volume),
             "volume_to_next_tier": next_boundary.map(|upper| super::volume(upper - reading.annual_volume_after)),
             "issued_at": super::rfc3339(bill.at),
+            "settles_self_readings": projection
+                .self_readings
+                .get(&reading.meter_id)
+                .map(|own| {
+                    own.iter()
+                        .filter(|own| own.settled_by == Some(bill.id))
+                        .map(|own| self_reading_json(&own.note, own.settled_by))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -822,5 +832,124 @@ pub fn tariff_json(tariff: &Tariff) -> serde_json::Value {
                 "extra_m3_per_boundary": uplift.extra_m3_per_boundary.normalize().to_string(),
             })),
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// Longest photo reference of a self-reading.
+pub const PHOTO_REF_BYTES_MAX: usize = 256;
+
+impl Service {
+    /// Records a customer's own reading: checked like a signed one (time, register, flow), priced
+    /// as an estimate, never charged. The next signed reading of the meter settles it.
+    pub async fn record_self_reading(
+        &self,
+        principal: &Principal,
+        meter_id: Uuid,
+        register: Decimal,
+        read_at: Timestamp,
+        photo_ref: Option<&str>,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let meter = self.projection().read().meters.get(&meter_id).cloned();
+        let meter = match meter {
+            Some(meter)
+                if meter.active
+                    && (principal.role == Role::Admin || principal.is(Role::Customer, meter.customer_id)) =>
+            {
+                meter
+            }
+            _ => return Err(ServiceError::not_found(format!("no meter {meter_id}"))),
+        };
+        if register < Decimal::ZERO || register > REGISTER_M3_MAX || register.normalize().scale() > 3 {
+            return Err(ServiceError::validation("register must be 0 to 99999.999 m³ with at most 3 decimals"));
+        }
+        if let Some(photo) = photo_ref {
+            if photo.is_empty() || photo.len() > PHOTO_REF_BYTES_MAX || photo.chars().any(char::is_control) {
+                return Err(ServiceError::validation(format!(
+                    "photo_ref must be 1 to {PHOTO_REF_BYTES_MAX} printable bytes"
+                )));
+            }
+        }
+        let rejected =
+            |code: &'static str, detail: &str| ServiceError::new(ErrorClass::Unprocessable, code, detail.to_owned());
+        let now = self.now();
+        if read_at.0 > now.0 + READING_CLOCK_SKEW_MICROS {
+            return Err(rejected("future_reading", "read_at is in the future"));
+        }
+        let (previous_register, previous_at) = match &meter.last {
+            Some(last) => (last.register, last.read_at),
+            None => (meter.initial_register, meter.installed_at),
+        };
+        if read_at <= previous_at {
+            return Err(rejected("reading_out_of_order", "read_at must be after the last signed reading"));
+        }
+        if register < previous_register {
+            return Err(rejected("register_backwards", "the register is below the last signed reading"));
+        }
+        let volume = register - previous_register;
+        let hours = Decimal::from(read_at.0 - previous_at.0) / Decimal::from(3_600_000_000i64);
+        if volume > meter.max_flow_m3_per_h * hours {
+            return Err(rejected("implausible_flow", "more gas than the meter can pass in that time"));
+        }
+        let Some(mut context) = self.customer_batch(meter.customer_id) else {
+            return Err(ServiceError::not_found(format!("no meter {meter_id}")));
+        };
+        let start_date = crate::metering::tariff::beijing_date(previous_at).unwrap_or_default();
+        let start_year = context.tariff.version_on(start_date).and_then(|version| version.tier_year_start(start_date));
+        let annual_before = match (context.annual.take(), start_year) {
+            (Some((year, volume)), Some(start)) if year == start => volume,
+            _ => Decimal::ZERO,
+        };
+        let estimate = price_interval(
+            &context.tariff,
+            context.customer.household_size,
+            previous_at,
+            read_at,
+            volume,
+            annual_before,
+        )
+        .map_err(|error| rejected(error.code(), &error.to_string()))?;
+        // The same reading sent twice is one record (its id derives from what was read).
+        let id =
+            ids::operation(ids::note_for(meter_id, "self-reading"), &format!("{}|{}", read_at.0, register.normalize()));
+        let note = notes::SelfReadingRecorded {
+            id,
+            meter_id,
+            customer_id: meter.customer_id,
+            register,
+            read_at: read_at.0,
+            photo_ref: photo_ref.map(str::to_owned),
+            estimated_volume: volume,
+            estimated_charge: estimate.total,
+        };
+        let command = Command::Note {
+            id: ledger::EntryId(id),
+            kind: notes::SELF_READING_RECORDED.into(),
+            payload: notes::encode(&note),
+        };
+        match self.submit_one(command).await? {
+            Ok(_) => Ok(self_reading_json(&note, None)),
+            Err(rejection) if rejection.code == RejectionCode::IdConflict => Err(ServiceError::new(
+                ErrorClass::Conflict,
+                "conflict",
+                "a different self-reading with this time and register exists",
+            )),
+            Err(rejection) => Err(from_rejection(&rejection)),
+        }
+    }
+}
+
+/// A self-reading as the API shows it.
+pub fn self_reading_json(note: &notes::SelfReadingRecorded, settled_by: Option<Uuid>) -> serde_json::Value {
+    serde_json::json!({
+        "id": note.id,
+        "meter_id": note.meter_id,
+        "register": super::volume(note.register),
+        "read_at": super::rfc3339(Timestamp(note.read_at)),
+        "photo_ref": note.photo_ref,
+        "source": "customer",
+        "status": if settled_by.is_some() { "settled" } else { "provisional" },
+        "settled_by": settled_by,
+        "estimated_volume": super::volume(note.estimated_volume),
+        "estimated_charge": super::cny(note.estimated_charge),
     })
 }

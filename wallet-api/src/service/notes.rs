@@ -25,6 +25,21 @@ pub const WEBHOOK_PROGRESS: &str = "webhook_progress";
 pub const METER_REGISTERED: &str = "meter_registered";
 pub const READING_ACCEPTED: &str = "reading_accepted";
 pub const VALVE_CHANGED: &str = "valve_changed";
+pub const SELF_READING_RECORDED: &str = "self_reading_recorded";
+
+/// A customer's own reading of the register (with a photo reference): provisional, priced as an
+/// estimate, never charged; the next signed reading settles it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfReadingRecorded {
+    pub id: Uuid,
+    pub meter_id: Uuid,
+    pub customer_id: Uuid,
+    pub register: Decimal,
+    pub read_at: i64,
+    pub photo_ref: Option<String>,
+    pub estimated_volume: Decimal,
+    pub estimated_charge: Decimal,
+}
 /// Payload: a whole `crate::metering::tariff::Tariff` (all its versions).
 pub const TARIFF_SET: &str = "tariff_set";
 pub const VALVE_CLOSE_DEFERRED: &str = "valve_close_deferred";

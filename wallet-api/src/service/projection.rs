@@ -77,6 +77,8 @@ pub struct ProjectionState {
     pub valves: HashMap<Uuid, crate::metering::valve::ValveState>,
     /// Closes waiting for the end of friendly-credit hours.
     pub deferred_closes: HashMap<Uuid, Timestamp>,
+    /// Customers' own readings per meter, oldest first.
+    pub self_readings: HashMap<Uuid, Vec<SelfReading>>,
     /// Tariffs by code: the shipped Beijing defaults, replaced by any `PUT /v1/tariffs/{code}`.
     pub tariffs: HashMap<String, crate::metering::tariff::Tariff>,
 }
@@ -108,6 +110,14 @@ pub struct Meter {
     pub installed_at: Timestamp,
     pub active: bool,
     pub last: Option<LastReading>,
+}
+
+/// A customer's own reading, until a signed reading settles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfReading {
+    pub note: notes::SelfReadingRecorded,
+    /// The signed reading that settled it (its record id), once there is one.
+    pub settled_by: Option<Uuid>,
 }
 
 /// One e-bill line: an accepted reading, priced.
@@ -420,6 +430,12 @@ impl ProjectionState {
                         });
                     }
                     self.annual_volume.insert(note.customer_id, (note.tier_year_start, note.annual_volume_after));
+                    // The signed reading settles the customer's provisional readings before it.
+                    for own in self.self_readings.entry(note.meter_id).or_default() {
+                        if own.settled_by.is_none() && own.note.read_at <= note.read_at {
+                            own.settled_by = Some(id.0);
+                        }
+                    }
                     self.reading_charges.insert(id, if note.billed { note.total } else { Decimal::ZERO });
                     let bills = self.bills.entry(note.customer_id).or_default();
                     self.bill_by_id.insert(id.0, (note.customer_id, bills.len()));
@@ -458,6 +474,11 @@ impl ProjectionState {
                             crate::time::format_rfc3339(Timestamp(note.until))
                         ));
                     });
+                }
+            }
+            notes::SELF_READING_RECORDED => {
+                if let Some(note) = parse::<notes::SelfReadingRecorded>(kind, payload) {
+                    self.self_readings.entry(note.meter_id).or_default().push(SelfReading { note, settled_by: None });
                 }
             }
             notes::TARIFF_SET => {
