@@ -34,7 +34,7 @@ const PAYMENT_FEN_MAX: u64 = 999;
 /// Largest single top-up the benchmark books, in fen (the service allows 10 000 000.00).
 const TOPUP_FEN_MAX: u64 = 100_000_000;
 /// Error answers whose bodies are printed to stderr.
-const ERROR_SAMPLES_MAX: usize = 5;
+pub(crate) const ERROR_SAMPLES_MAX: usize = 5;
 /// A round must be issued and paid well inside the 60 s life of a payment code.
 const ROUND_SECONDS_WARN: f64 = 45.0;
 
@@ -98,16 +98,16 @@ pub struct HttpBenchResult {
 
 /// One request to send.
 #[derive(Debug, Clone)]
-struct Call {
-    method: Method,
-    path: String,
-    authorization: HeaderValue,
-    idempotency_key: Option<HeaderValue>,
-    body: Bytes,
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) authorization: HeaderValue,
+    pub(crate) idempotency_key: Option<HeaderValue>,
+    pub(crate) body: Bytes,
 }
 
 impl Call {
-    fn post(path: String, authorization: &HeaderValue, body: &serde_json::Value) -> Call {
+    pub(crate) fn post(path: String, authorization: &HeaderValue, body: &serde_json::Value) -> Call {
         Call {
             method: Method::POST,
             path,
@@ -117,7 +117,7 @@ impl Call {
         }
     }
 
-    fn with_key(mut self, key: &str) -> anyhow::Result<Call> {
+    pub(crate) fn with_key(mut self, key: &str) -> anyhow::Result<Call> {
         self.idempotency_key = Some(HeaderValue::from_str(key).context("idempotency key")?);
         Ok(self)
     }
@@ -140,7 +140,7 @@ type Sender = SendRequest<Full<Bytes>>;
 
 /// The client side: where the server is, and one open connection per client task.
 #[derive(Debug)]
-struct Clients {
+pub(crate) struct Clients {
     address: SocketAddr,
     host: HeaderValue,
     connections: Vec<Sender>,
@@ -148,13 +148,13 @@ struct Clients {
 
 /// What one drive over a list of calls gave.
 #[derive(Debug)]
-struct Driven {
+pub(crate) struct Driven {
     /// Status and body of every call, in call order (only when asked for).
-    answers: Vec<(u16, Bytes)>,
-    histogram: hdrhistogram::Histogram<u64>,
-    errors: u64,
-    error_samples: Vec<String>,
-    elapsed: Duration,
+    pub(crate) answers: Vec<(u16, Bytes)>,
+    pub(crate) histogram: hdrhistogram::Histogram<u64>,
+    pub(crate) errors: u64,
+    pub(crate) error_samples: Vec<String>,
+    pub(crate) elapsed: Duration,
 }
 
 struct TaskOutcome {
@@ -184,12 +184,12 @@ async fn send(connection: &mut Sender, request: Request<Full<Bytes>>) -> anyhow:
     Ok((status, body))
 }
 
-fn new_histogram() -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+pub(crate) fn new_histogram() -> anyhow::Result<hdrhistogram::Histogram<u64>> {
     Ok(hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?)
 }
 
 impl Clients {
-    async fn open(address: SocketAddr, count: usize) -> anyhow::Result<Clients> {
+    pub(crate) async fn open(address: SocketAddr, count: usize) -> anyhow::Result<Clients> {
         let mut connections = Vec::with_capacity(count);
         for _ in 0..count {
             connections.push(connect(address).await?);
@@ -200,7 +200,12 @@ impl Clients {
 
     /// Sends every call once, from one task per connection taking the next call as soon as its
     /// previous answer is read; answers other than `expected` count as errors.
-    async fn drive(&mut self, calls: Vec<Call>, expected: StatusCode, keep_answers: bool) -> anyhow::Result<Driven> {
+    pub(crate) async fn drive(
+        &mut self,
+        calls: Vec<Call>,
+        expected: StatusCode,
+        keep_answers: bool,
+    ) -> anyhow::Result<Driven> {
         let calls = Arc::new(calls);
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
@@ -290,11 +295,11 @@ async fn client_task(
     Ok(TaskOutcome { connection, histogram, errors, error_samples, answers })
 }
 
-fn truncate(text: &str) -> String {
+pub(crate) fn truncate(text: &str) -> String {
     text.chars().take(300).collect()
 }
 
-fn json_field(body: &Bytes, field: &str) -> anyhow::Result<String> {
+pub(crate) fn json_field(body: &Bytes, field: &str) -> anyhow::Result<String> {
     let value: serde_json::Value = serde_json::from_slice(body).context("reading a JSON answer")?;
     value
         .get(field)
@@ -304,7 +309,7 @@ fn json_field(body: &Bytes, field: &str) -> anyhow::Result<String> {
 }
 
 /// Setup calls must all succeed; returns their answers.
-async fn setup(clients: &mut Clients, what: &str, calls: Vec<Call>) -> anyhow::Result<Vec<Bytes>> {
+pub(crate) async fn setup(clients: &mut Clients, what: &str, calls: Vec<Call>) -> anyhow::Result<Vec<Bytes>> {
     let count = calls.len();
     let driven = clients.drive(calls, StatusCode::CREATED, true).await?;
     if driven.errors > 0 {
@@ -316,25 +321,25 @@ async fn setup(clients: &mut Clients, what: &str, calls: Vec<Call>) -> anyhow::R
     Ok(driven.answers.into_iter().map(|(_, body)| body).collect())
 }
 
-fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
+pub(crate) fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
     HeaderValue::from_str(&format!("Bearer {token}")).context("token header")
 }
 
-fn fen(amount: u64) -> String {
+pub(crate) fn fen(amount: u64) -> String {
     format!("{}.{:02}", amount / 100, amount % 100)
 }
 
 /// Writer metrics at one moment: batches, commands, records, flush microseconds.
 #[derive(Debug, Clone, Copy, Default)]
-struct WriterSnapshot {
-    batches: u64,
-    commands: u64,
-    records: u64,
-    flush_micros: u64,
+pub(crate) struct WriterSnapshot {
+    pub(crate) batches: u64,
+    pub(crate) commands: u64,
+    pub(crate) records: u64,
+    pub(crate) flush_micros: u64,
 }
 
 impl WriterSnapshot {
-    fn take(service: &Service) -> WriterSnapshot {
+    pub(crate) fn take(service: &Service) -> WriterSnapshot {
         let reader = service.reader();
         let metrics = reader.metrics();
         WriterSnapshot {
@@ -345,7 +350,7 @@ impl WriterSnapshot {
         }
     }
 
-    fn add_delta(&mut self, before: WriterSnapshot, after: WriterSnapshot) {
+    pub(crate) fn add_delta(&mut self, before: WriterSnapshot, after: WriterSnapshot) {
         self.batches += after.batches - before.batches;
         self.commands += after.commands - before.commands;
         self.records += after.records - before.records;
@@ -452,7 +457,7 @@ pub fn run_http_bench(options: &HttpBenchOptions) -> anyhow::Result<HttpBenchRes
     })
 }
 
-fn round2(value: f64) -> f64 {
+pub(crate) fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 

@@ -2,6 +2,7 @@
 
 use crate::bench::{run_ledger_bench, LedgerBenchOptions};
 use crate::bench_http::{run_http_bench, HttpBenchOptions};
+use crate::bench_readings::{run_readings_bench, ReadingsBenchOptions};
 use crate::chaos::{run_crash_campaign, run_crash_child};
 use crate::data_dir::{ledger_directory, DATA_DIRECTORY_DEFAULT};
 use anyhow::Context;
@@ -74,6 +75,10 @@ pub enum BenchCommand {
     /// Single merchant payments (one per request, each with its own payment code and
     /// Idempotency-Key) through the real HTTP server on loopback, from many keep-alive connections.
     Http(HttpBenchArgs),
+    /// Signed meter readings in concentrator batches (POST /v1/meter-readings) through the real
+    /// HTTP server, verified and charged; compared with bare ed25519 verification of the same
+    /// signatures.
+    Readings(ReadingsBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +138,43 @@ pub struct HttpBenchArgs {
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
     /// Seed for the payment amounts.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Data directory to run on instead of a fresh temporary one (it should be empty).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadingsBenchArgs {
+    /// Meters, each with its own ed25519 key (derived from --seed and its index).
+    #[arg(long, default_value_t = 100_000)]
+    pub meters: u32,
+    /// Readings to post (only these requests are timed); meter i mod --meters takes reading i.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub readings: u64,
+    /// Readings per request (1 to 1000); one reading per meter per request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Concurrent keep-alive HTTP/1.1 connections posting batches.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Meters per customer (more serializes more work under one customer lock).
+    #[arg(long, default_value_t = 1)]
+    pub meters_per_customer: u32,
+    /// Connections for the untimed setup requests (customers, top-ups, meters).
+    #[arg(long, default_value_t = 128)]
+    pub setup_concurrency: usize,
+    /// Signatures verified bare for verify_only_per_sec (0: all readings).
+    #[arg(long, default_value_t = 200_000)]
+    pub verify_pairs: u64,
+    /// Worker threads of the server's runtime (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub server_threads: usize,
+    /// Worker threads of a separate client runtime (0: clients share the server's runtime).
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+    /// Seed for the meter keys and the volumes.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Data directory to run on instead of a fresh temporary one (it should be empty).
@@ -203,6 +245,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 wallets: arguments.wallets,
                 merchants: arguments.merchants,
                 round: arguments.round,
+                server_threads: arguments.server_threads,
+                client_threads: arguments.client_threads,
+                seed: arguments.seed,
+                data: arguments.data,
+            })?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(if result.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Subcommands::Bench(BenchCommand::Readings(arguments)) => {
+            let result = run_readings_bench(&ReadingsBenchOptions {
+                meters: arguments.meters,
+                readings: arguments.readings,
+                batch: arguments.batch,
+                concurrency: arguments.concurrency,
+                meters_per_customer: arguments.meters_per_customer,
+                setup_concurrency: arguments.setup_concurrency,
+                verify_pairs: arguments.verify_pairs,
                 server_threads: arguments.server_threads,
                 client_threads: arguments.client_threads,
                 seed: arguments.seed,

@@ -5,6 +5,8 @@
 //! - [`bench`]: `gaswallet bench ...`, benchmarks through the real writer and store.
 //! - [`bench_http`]: `gaswallet bench http`, single merchant payments through the in-process HTTP
 //!   server from many concurrent keep-alive connections.
+//! - [`bench_readings`]: `gaswallet bench readings`, signed meter readings in concentrator batches
+//!   through the in-process HTTP server, compared with bare ed25519 verification.
 //! - [`chaos`]: the crash harness (`gaswallet chaos ledger-kill`) that SIGKILLs a writer process
 //!   under load and checks that every acknowledged entry survived.
 //! - [`data_dir`]: where things live inside the data directory.
@@ -16,6 +18,7 @@
 
 pub mod bench;
 pub mod bench_http;
+pub mod bench_readings;
 pub mod chaos;
 pub mod cli;
 pub mod data_dir;
