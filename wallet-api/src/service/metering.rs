@@ -110,27 +110,70 @@ struct KnownMeter {
 }
 
 /// The stateless checks of a chunk of readings (run on a blocking thread for large batches).
+///
+/// Signatures are first checked together with ed25519 batch verification, about twice as fast per
+/// signature; only if the batch fails is each checked on its own, to find the bad ones. (Batch
+/// verification can accept a signature that single verification refuses only when the signer
+/// itself crafts it with a small-order component; here the signer is the meter, which could sign
+/// any reading anyway, so nothing is lost.)
 fn check_chunk(chunk: Vec<(usize, ReadingInput, Option<KnownMeter>)>) -> Vec<Result<Candidate, &'static str>> {
-    chunk
-        .into_iter()
-        .map(|(index, input, meter)| {
-            let meter = meter.ok_or("unknown_meter")?;
-            let signature = hex::decode(&input.signature).ok().and_then(|bytes| <[u8; 64]>::try_from(bytes).ok());
-            let message = reading_message(&input.meter_id, input.counter, &input.register, &input.read_at);
-            let verified = signature.is_some_and(|signature| {
-                meter.public_key.verify(message.as_bytes(), &Signature::from_bytes(&signature)).is_ok()
-            });
-            if !verified {
-                return Err("bad_signature");
-            }
-            match (parse_register(&input.register), crate::time::parse_rfc3339(&input.read_at)) {
-                (Some(register), Some(read_at)) => {
-                    Ok(Candidate { index, meter_id: meter.meter_id, customer_id: meter.customer_id, register, read_at })
-                }
+    struct Parsed {
+        index: usize,
+        meter: KnownMeter,
+        message: String,
+        signature: Signature,
+        register: Option<Decimal>,
+        read_at: Option<Timestamp>,
+    }
+    let mut outcomes: Vec<Option<Result<Candidate, &'static str>>> = Vec::with_capacity(chunk.len());
+    let mut parsed: Vec<(usize, Parsed)> = Vec::with_capacity(chunk.len());
+    for (index, input, meter) in chunk {
+        let position = outcomes.len();
+        let Some(meter) = meter else {
+            outcomes.push(Some(Err("unknown_meter")));
+            continue;
+        };
+        let mut bytes = [0u8; 64];
+        if hex::decode_to_slice(&input.signature, &mut bytes).is_err() {
+            outcomes.push(Some(Err("bad_signature")));
+            continue;
+        }
+        outcomes.push(None);
+        parsed.push((
+            position,
+            Parsed {
+                index,
+                meter,
+                message: reading_message(&input.meter_id, input.counter, &input.register, &input.read_at),
+                signature: Signature::from_bytes(&bytes),
+                register: parse_register(&input.register),
+                read_at: crate::time::parse_rfc3339(&input.read_at),
+            },
+        ));
+    }
+    let messages: Vec<&[u8]> = parsed.iter().map(|(_, reading)| reading.message.as_bytes()).collect();
+    let signatures: Vec<Signature> = parsed.iter().map(|(_, reading)| reading.signature).collect();
+    let keys: Vec<VerifyingKey> = parsed.iter().map(|(_, reading)| reading.meter.public_key).collect();
+    let all_valid = !parsed.is_empty() && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+    for (position, reading) in parsed {
+        let verified =
+            all_valid || reading.meter.public_key.verify(reading.message.as_bytes(), &reading.signature).is_ok();
+        outcomes[position] = Some(if !verified {
+            Err("bad_signature")
+        } else {
+            match (reading.register, reading.read_at) {
+                (Some(register), Some(read_at)) => Ok(Candidate {
+                    index: reading.index,
+                    meter_id: reading.meter.meter_id,
+                    customer_id: reading.meter.customer_id,
+                    register,
+                    read_at,
+                }),
                 _ => Err("malformed_reading"),
             }
-        })
-        .collect()
+        });
+    }
+    outcomes.into_iter().map(|outcome| outcome.unwrap_or(Err("bad_signature"))).collect()
 }
 
 fn customer_stripe(customer: Uuid) -> usize {
