@@ -369,6 +369,82 @@ struct Measured {
     writer: WriterSnapshot,
 }
 
+/// The server the HTTP benchmarks drive: the real service in-process on loopback, on its own
+/// runtime, with an optional separate runtime for the clients (docs/benchmarks.md says why).
+pub(crate) struct BenchServer {
+    server_runtime: tokio::runtime::Runtime,
+    client_runtime: Option<tokio::runtime::Runtime>,
+    pub(crate) service: Arc<Service>,
+    pub(crate) address: SocketAddr,
+    pub(crate) admin_token: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl BenchServer {
+    /// Opens a fresh service on `data` and serves it on 127.0.0.1:0. Thread counts of 0 mean the
+    /// runtime default (server) and "share the server's runtime" (clients).
+    pub(crate) fn start(
+        data: &std::path::Path,
+        server_threads: usize,
+        client_threads: usize,
+    ) -> anyhow::Result<BenchServer> {
+        let mut server_builder = tokio::runtime::Builder::new_multi_thread();
+        server_builder.thread_name("bench-server").enable_all();
+        if server_threads > 0 {
+            server_builder.worker_threads(server_threads);
+        }
+        let server_runtime = server_builder.build()?;
+        let client_runtime = if client_threads > 0 {
+            Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(client_threads)
+                    .thread_name("bench-client")
+                    .enable_all()
+                    .build()?,
+            )
+        } else {
+            None
+        };
+        eprintln!("starting the server on a fresh data directory ({}) ...", data.display());
+        let (service, address, stop, server) = server_runtime.block_on(async {
+            let (service, _) = open_service(data).await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let address = listener.local_addr()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(run(listener, AppState::new(Arc::clone(&service)), async move {
+                let _ = stopped.await;
+            }));
+            anyhow::Ok((service, address, stop, server))
+        })?;
+        let (admin_token, _) = admin_token(data)?;
+        eprintln!("listening on http://{address}");
+        Ok(BenchServer { server_runtime, client_runtime, service, address, admin_token, stop, server })
+    }
+
+    /// Runs the clients on their runtime (or the server's when they share it).
+    pub(crate) fn drive<F: std::future::Future>(&self, clients: F) -> F::Output {
+        match &self.client_runtime {
+            Some(runtime) => runtime.block_on(clients),
+            None => self.server_runtime.block_on(clients),
+        }
+    }
+
+    /// Stops the server (draining in-flight requests) and closes the ledger.
+    pub(crate) fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        let served = self.server_runtime.block_on(self.server);
+        drop(self.client_runtime);
+        drop(self.server_runtime);
+        match Arc::try_unwrap(self.service) {
+            Ok(service) => service.close().map_err(|fault| anyhow::anyhow!("closing the ledger: {fault}"))?,
+            Err(service) => drop(service),
+        }
+        served.context("the server task")?.context("the server")?;
+        Ok(())
+    }
+}
+
 pub fn run_http_bench(options: &HttpBenchOptions) -> anyhow::Result<HttpBenchResult> {
     if options.payments == 0 || options.concurrency == 0 || options.wallets == 0 || options.merchants == 0 {
         bail!("--payments, --concurrency, --wallets and --merchants must be at least 1");
@@ -378,53 +454,11 @@ pub fn run_http_bench(options: &HttpBenchOptions) -> anyhow::Result<HttpBenchRes
     }
     let temporary = tempfile::tempdir().context("creating a temporary directory")?;
     let data = options.data.clone().unwrap_or_else(|| temporary.path().join("data"));
-
-    let mut server_builder = tokio::runtime::Builder::new_multi_thread();
-    server_builder.thread_name("bench-server").enable_all();
-    if options.server_threads > 0 {
-        server_builder.worker_threads(options.server_threads);
-    }
-    let server_runtime = server_builder.build()?;
-    let client_runtime = if options.client_threads > 0 {
-        Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(options.client_threads)
-                .thread_name("bench-client")
-                .enable_all()
-                .build()?,
-        )
-    } else {
-        None
-    };
-
-    eprintln!("starting the server on a fresh data directory ({}) ...", data.display());
-    let (service, address, stop, server) = server_runtime.block_on(async {
-        let (service, _) = open_service(&data).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(run(listener, AppState::new(Arc::clone(&service)), async move {
-            let _ = stopped.await;
-        }));
-        anyhow::Ok((service, address, stop, server))
-    })?;
-    let (admin, _) = admin_token(&data)?;
-    eprintln!("listening on http://{address}");
-
-    let client_handle = client_runtime.as_ref().map_or_else(|| server_runtime.handle().clone(), |r| r.handle().clone());
-    let measured = client_handle.block_on(drive_payments(options, address, &admin, &service));
-
-    let _ = stop.send(());
-    let served = server_runtime.block_on(server);
-    drop(client_runtime);
-    let payments_recorded = service.projection().read().payments.len() as u64;
-    drop(server_runtime);
-    match Arc::try_unwrap(service) {
-        Ok(service) => service.close().map_err(|fault| anyhow::anyhow!("closing the ledger: {fault}"))?,
-        Err(service) => drop(service),
-    }
+    let bench = BenchServer::start(&data, options.server_threads, options.client_threads)?;
+    let measured = bench.drive(drive_payments(options, bench.address, &bench.admin_token, &bench.service));
+    let payments_recorded = bench.service.projection().read().payments.len() as u64;
+    bench.stop()?;
     let measured = measured?;
-    served.context("the server task")?.context("the server")?;
 
     let seconds = measured.timed.as_secs_f64();
     let succeeded = options.payments - measured.errors.min(options.payments);

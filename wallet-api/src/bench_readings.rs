@@ -19,10 +19,9 @@
 //! stdout is one JSON object.
 
 use crate::bench_http::{
-    bearer, fen, json_field, new_histogram, round2, setup, truncate, Call, Clients, WriterSnapshot, ERROR_SAMPLES_MAX,
+    bearer, fen, json_field, new_histogram, round2, setup, truncate, BenchServer, Call, Clients, WriterSnapshot,
+    ERROR_SAMPLES_MAX,
 };
-use crate::http::{run, AppState};
-use crate::serve::{admin_token, open_service};
 use crate::service::Service;
 use anyhow::{bail, Context};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -35,7 +34,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Largest single top-up the benchmark books, in fen (the service allows 10 000 000.00).
@@ -205,52 +203,10 @@ pub fn run_readings_bench(options: &ReadingsBenchOptions) -> anyhow::Result<Read
     }
     let temporary = tempfile::tempdir().context("creating a temporary directory")?;
     let data = options.data.clone().unwrap_or_else(|| temporary.path().join("data"));
-
-    let mut server_builder = tokio::runtime::Builder::new_multi_thread();
-    server_builder.thread_name("bench-server").enable_all();
-    if options.server_threads > 0 {
-        server_builder.worker_threads(options.server_threads);
-    }
-    let server_runtime = server_builder.build()?;
-    let client_runtime = if options.client_threads > 0 {
-        Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(options.client_threads)
-                .thread_name("bench-client")
-                .enable_all()
-                .build()?,
-        )
-    } else {
-        None
-    };
-
-    eprintln!("starting the server on a fresh data directory ({}) ...", data.display());
-    let (service, address, stop, server) = server_runtime.block_on(async {
-        let (service, _) = open_service(&data).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(run(listener, AppState::new(Arc::clone(&service)), async move {
-            let _ = stopped.await;
-        }));
-        anyhow::Ok((service, address, stop, server))
-    })?;
-    let (admin, _) = admin_token(&data)?;
-    eprintln!("listening on http://{address}");
-
-    let client_handle = client_runtime.as_ref().map_or_else(|| server_runtime.handle().clone(), |r| r.handle().clone());
-    let measured = client_handle.block_on(drive_readings(options, address, &admin, &service));
-
-    let _ = stop.send(());
-    let served = server_runtime.block_on(server);
-    drop(client_runtime);
-    drop(server_runtime);
-    match Arc::try_unwrap(service) {
-        Ok(service) => service.close().map_err(|fault| anyhow::anyhow!("closing the ledger: {fault}"))?,
-        Err(service) => drop(service),
-    }
+    let bench = BenchServer::start(&data, options.server_threads, options.client_threads)?;
+    let measured = bench.drive(drive_readings(options, bench.address, &bench.admin_token, &bench.service));
+    bench.stop()?;
     let measured = measured?;
-    served.context("the server task")?.context("the server")?;
 
     // Bare verification of the same pairs, with the server stopped (the machine is otherwise idle).
     let verify_count = match options.verify_pairs {
