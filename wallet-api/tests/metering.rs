@@ -145,3 +145,94 @@ async fn readings_are_verified_priced_by_tier_and_charged() {
     let report = service.reader().verify().unwrap();
     assert!(report.ok, "{report:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_racing_payments_on_one_wallet_charge_exactly_what_was_priced() {
+    let data = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(ledger::ManualClock::new(
+        wallet_api::time::parse_rfc3339("2026-03-10T12:00:00+08:00").unwrap(),
+    ));
+    let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), clock.clone()).await.unwrap();
+    let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
+    let customer = service.register_customer("Race", Some(3), None, None, None).await.unwrap();
+    let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
+    let wallet_id: uuid::Uuid = customer.body["wallet_id"].as_str().unwrap().parse().unwrap();
+    let merchant = service.register_merchant("Shop", dec!(0.006), None).await.unwrap();
+    let merchant_id: uuid::Uuid = merchant.body["id"].as_str().unwrap().parse().unwrap();
+    let merchant_token =
+        service.issue_token(wallet_api::service::model::Role::Merchant, Some(merchant_id)).await.unwrap();
+    let merchant_principal = service.authenticate(&merchant_token.token).unwrap();
+    let customer_token =
+        service.issue_token(wallet_api::service::model::Role::Customer, Some(customer_id)).await.unwrap();
+    let customer_principal = service.authenticate(&customer_token.token).unwrap();
+    let topup = IdempotencyRequest::new(&admin, "t", "POST", "/topups", b"1");
+    service.topup(&admin, wallet_id, dec!(60.00), "bank", "RACE-1", &topup).await.unwrap();
+    let key = SigningKey::from_bytes(&[5u8; 32]);
+    let installed_at = wallet_api::time::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
+    let meter = service
+        .register_meter(
+            &admin,
+            "RACE-1",
+            customer_id,
+            &hex::encode(key.verifying_key().to_bytes()),
+            None,
+            dec!(0),
+            Some(installed_at),
+        )
+        .await
+        .unwrap();
+    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        let code = service.issue_payment_code(&customer_principal, wallet_id, None, None).await.unwrap();
+        codes.push(code.body["code"].as_str().unwrap().to_owned());
+    }
+    // Twelve 4.00 payments race ten readings of 2 m³ each (5.22 apiece) on a 60.00 wallet.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (number, code) in codes.into_iter().enumerate() {
+        let service = service.clone();
+        tasks.spawn(async move {
+            let request = IdempotencyRequest::new(
+                &merchant_principal,
+                &format!("pay-{number}"),
+                "POST",
+                "/payments",
+                code.as_bytes(),
+            );
+            let _ = service.pay(&merchant_principal, &code, dec!(4.00), &format!("R-{number}"), &request).await;
+        });
+    }
+    for counter in 1..=10u64 {
+        let service = service.clone();
+        let signed = reading(
+            &key,
+            &meter_id,
+            counter,
+            &format!("{}.000", counter * 2),
+            &format!("2026-03-01T{:02}:00:00Z", counter),
+        );
+        tasks.spawn(async move {
+            // Readings of one meter must arrive in order: each batch waits for its turn.
+            tokio::time::sleep(std::time::Duration::from_millis(counter * 15)).await;
+            let results = service.ingest_readings(&admin, &[signed]).await.unwrap();
+            assert_eq!(results[0].status, "accepted", "{results:?}");
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.unwrap();
+    }
+    let wallet = service.wallet(&admin, wallet_id).unwrap();
+    assert!(wallet.available >= Decimal::ZERO - wallet.credit_limit, "{wallet:?}");
+    // Every reading was charged in full, from the wallet or as arrears: 10 × 5.22 = 52.20.
+    let (charged, arrears): (Decimal, Decimal) = {
+        let projection = service.projection().read();
+        let bills = projection.bills.get(&customer_id).unwrap();
+        assert_eq!(bills.len(), 10);
+        (bills.iter().map(|bill| bill.reading.charged).sum(), bills.iter().map(|bill| bill.reading.arrears).sum())
+    };
+    assert_eq!(charged + arrears, dec!(52.20));
+    assert_eq!(service.arrears_of(customer_id), arrears);
+    let paid: Decimal = service.projection().read().payments.values().map(|payment| payment.amount).sum();
+    assert_eq!(wallet.balance, dec!(60.00) - paid - charged);
+    assert!(service.reader().verify().unwrap().ok);
+}

@@ -32,6 +32,8 @@ pub const MAX_FLOW_M3_PER_H_DEFAULT: Decimal = Decimal::from_parts(6, 0, 0, fals
 pub const REGISTER_M3_MAX: Decimal = Decimal::from_parts(99_999_999, 0, 0, false, 3);
 /// Longest meter serial.
 pub const SERIAL_BYTES_MAX: usize = 32;
+/// Attempts to plan and commit a customer's readings when a payment spends the wallet meanwhile.
+pub const CHARGE_ATTEMPTS_MAX: usize = 3;
 /// Most readings of one customer in one request (each takes up to four commands of a linked group).
 pub const READINGS_PER_CUSTOMER_PER_REQUEST_MAX: usize = ledger::command::LINKED_COMMANDS_MAX / 4;
 /// Batches at least this large have their signatures checked on both cores.
@@ -301,8 +303,7 @@ impl Service {
     /// cannot deadlock) and each reading is planned in order against a per-customer context that
     /// carries what earlier readings of the same batch did (last reading, annual volume, what the
     /// wallet can still pay, arrears, valve). A customer's readings form one linked group, and all
-    /// groups go to the ledger in one submission: one group commit for the whole batch. Merchant
-    /// payments take the same customer lock, so what the wallet can pay does not change under us.
+    /// groups go to the ledger in one submission: one group commit for the whole batch.
     pub async fn ingest_readings(
         &self,
         principal: &Principal,
@@ -331,59 +332,88 @@ impl Service {
             guards.push(self.customer_locks[stripe].lock().await);
         }
         let now = self.now();
-        let mut contexts: Vec<CustomerBatch> = Vec::new();
+        // Candidates grouped by customer, customers in order of first appearance.
+        let mut customers: Vec<(Uuid, Vec<Candidate>)> = Vec::new();
+        let mut customer_positions: std::collections::HashMap<Uuid, usize> = std::collections::HashMap::new();
         for candidate in candidates {
-            let input = &readings[candidate.index];
-            let position = match contexts.iter().position(|context| context.customer.id == candidate.customer_id) {
-                Some(position) => position,
-                None => match self.customer_batch(candidate.customer_id) {
-                    Some(context) => {
-                        contexts.push(context);
-                        contexts.len() - 1
+            let position = *customer_positions.entry(candidate.customer_id).or_insert_with(|| {
+                customers.push((candidate.customer_id, Vec::new()));
+                customers.len() - 1
+            });
+            customers[position].1.push(candidate);
+        }
+        // A merchant payment may spend a wallet between planning and commit (payments do not take
+        // the customer locks: they would serialize a hot path behind readings). Then that
+        // customer's group is refused whole, nothing of it is posted, and it is planned again
+        // from the fresh balance; the last attempt books every charge as arrears, which cannot be
+        // refused for lack of funds.
+        let mut pending: Vec<usize> = (0..customers.len()).collect();
+        for attempt in 0..CHARGE_ATTEMPTS_MAX {
+            let last_attempt = attempt + 1 == CHARGE_ATTEMPTS_MAX;
+            let mut contexts: Vec<(usize, CustomerBatch)> = Vec::with_capacity(pending.len());
+            for position in pending.drain(..) {
+                let (customer_id, candidates) = &customers[position];
+                let Some(mut context) = self.customer_batch(*customer_id) else {
+                    for candidate in candidates {
+                        results[candidate.index] =
+                            Some(ReadingResult::rejected(&readings[candidate.index], "unknown_meter"));
                     }
-                    None => {
-                        results[candidate.index] = Some(ReadingResult::rejected(input, "unknown_meter"));
+                    continue;
+                };
+                if last_attempt {
+                    context.payable = Decimal::ZERO;
+                }
+                for candidate in candidates {
+                    let input = &readings[candidate.index];
+                    if context.planned.len() >= READINGS_PER_CUSTOMER_PER_REQUEST_MAX {
+                        results[candidate.index] =
+                            Some(ReadingResult::rejected(input, "too_many_readings_for_customer"));
                         continue;
                     }
-                },
-            };
-            let context = &mut contexts[position];
-            if context.planned.len() >= READINGS_PER_CUSTOMER_PER_REQUEST_MAX {
-                results[candidate.index] = Some(ReadingResult::rejected(input, "too_many_readings_for_customer"));
-                continue;
-            }
-            if let Some(result) = self.plan_reading(context, &candidate, input, now) {
-                results[candidate.index] = Some(result);
-            }
-        }
-        let groups: Vec<Command> = contexts
-            .iter()
-            .filter(|context| !context.commands.is_empty())
-            .map(|context| Command::Linked(context.commands.clone()))
-            .collect();
-        let mut outcomes = if groups.is_empty() { Vec::new() } else { self.submit(groups).await? }.into_iter();
-        for context in contexts.iter().filter(|context| !context.commands.is_empty()) {
-            let outcome = outcomes.next();
-            for (index, charge) in &context.planned {
-                let input = &readings[*index];
-                results[*index] = Some(match &outcome {
-                    Some(Ok(_)) => ReadingResult {
-                        meter_id: input.meter_id.clone(),
-                        counter: input.counter,
-                        status: "accepted",
-                        code: None,
-                        charge: Some(super::cny(*charge)),
-                    },
-                    // Nothing of this customer's group was posted; the concentrator retries.
-                    Some(Err(rejection)) if rejection.code == RejectionCode::IdConflict => {
-                        ReadingResult::rejected(input, "replayed_reading")
+                    if let Some(result) = self.plan_reading(&mut context, candidate, input, now) {
+                        results[candidate.index] = Some(result);
                     }
-                    Some(Err(rejection)) => {
-                        tracing::error!(%rejection, customer = %context.customer.id, "a planned reading group was refused");
-                        ReadingResult::rejected(input, "retry_later")
+                }
+                contexts.push((position, context));
+            }
+            let groups: Vec<Command> = contexts
+                .iter()
+                .filter(|(_, context)| !context.commands.is_empty())
+                .map(|(_, context)| Command::Linked(context.commands.clone()))
+                .collect();
+            let mut outcomes = if groups.is_empty() { Vec::new() } else { self.submit(groups).await? }.into_iter();
+            for (position, context) in contexts.iter().filter(|(_, context)| !context.commands.is_empty()) {
+                let outcome = outcomes.next();
+                if let Some(Err(rejection)) = &outcome {
+                    if rejection.code == RejectionCode::InsufficientFunds && !last_attempt {
+                        pending.push(*position);
+                        continue;
                     }
-                    None => ReadingResult::rejected(input, "retry_later"),
-                });
+                }
+                for (index, charge) in &context.planned {
+                    let input = &readings[*index];
+                    results[*index] = Some(match &outcome {
+                        Some(Ok(_)) => ReadingResult {
+                            meter_id: input.meter_id.clone(),
+                            counter: input.counter,
+                            status: "accepted",
+                            code: None,
+                            charge: Some(super::cny(*charge)),
+                        },
+                        // Nothing of this customer's group was posted; the concentrator retries.
+                        Some(Err(rejection)) if rejection.code == RejectionCode::IdConflict => {
+                            ReadingResult::rejected(input, "replayed_reading")
+                        }
+                        Some(Err(rejection)) => {
+                            tracing::error!(%rejection, customer = %context.customer.id, "a planned reading group was refused");
+                            ReadingResult::rejected(input, "retry_later")
+                        }
+                        None => ReadingResult::rejected(input, "retry_later"),
+                    });
+                }
+            }
+            if pending.is_empty() {
+                break;
             }
         }
         drop(guards);

@@ -861,9 +861,6 @@ impl Service {
                 }),
                 self.claim(request, "payment", payment_id),
             ];
-            // Charges from meter readings plan what the wallet can pay under this lock; a payment
-            // spends from the same wallet, so it takes the lock too.
-            let _customer = self.customer_lock(code.customer_id).lock().await;
             match self.submit_one(Command::Linked(commands)).await? {
                 Ok(_) => self.render_resource("payment", payment_id),
                 Err(rejection) => Err(match (rejection.code, rejection.linked_index) {
