@@ -236,3 +236,104 @@ async fn readings_racing_payments_on_one_wallet_charge_exactly_what_was_priced()
     assert_eq!(wallet.balance, dec!(60.00) - paid - charged);
     assert!(service.reader().verify().unwrap().ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_rollover_and_replacement_lose_and_double_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(ledger::ManualClock::new(
+        wallet_api::time::parse_rfc3339("2026-03-10T12:00:00+08:00").unwrap(),
+    ));
+    let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), clock.clone()).await.unwrap();
+    let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
+    let customer = service.register_customer("Roll", Some(3), None, None, None).await.unwrap();
+    let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
+    let wallet_id: uuid::Uuid = customer.body["wallet_id"].as_str().unwrap().parse().unwrap();
+    let topup = IdempotencyRequest::new(&admin, "t", "POST", "/topups", b"1");
+    service.topup(&admin, wallet_id, dec!(1000.00), "bank", "ROLL-1", &topup).await.unwrap();
+    let key = SigningKey::from_bytes(&[11u8; 32]);
+    let public_key = hex::encode(key.verifying_key().to_bytes());
+    let installed_at = wallet_api::time::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
+    let meter = service
+        .register_meter(&admin, "OLD-1", customer_id, &public_key, None, dec!(99990.000), Some(installed_at))
+        .await
+        .unwrap();
+    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    let meter_uuid: uuid::Uuid = meter_id.parse().unwrap();
+    let accept = |results: Vec<ReadingResult>| outcome(&results[0]);
+    // 99990 → 99995: 5 m³.
+    let first = service
+        .ingest_readings(&admin, &[reading(&key, &meter_id, 1, "99995.000", "2026-03-01T02:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(accept(first), ("accepted".to_owned(), Some("13.05".to_owned())));
+    // The register wraps: without a declaration this is a backwards register.
+    let wrapped = reading(&key, &meter_id, 2, "3.000", "2026-03-01T04:00:00Z");
+    let refused = service.ingest_readings(&admin, &[wrapped.clone()]).await.unwrap();
+    assert_eq!(accept(refused), ("rejected".to_owned(), Some("register_backwards".to_owned())));
+    let declared = service.declare_rollover(&admin, meter_uuid).await.unwrap();
+    assert_eq!(declared["rolls_over_at"], "100000.000");
+    // Declared: 4.999 + 0.001 to the top, then 3 → 8 m³ at 2.61 = 20.88.
+    let rolled = service.ingest_readings(&admin, &[wrapped]).await.unwrap();
+    assert_eq!(accept(rolled), ("accepted".to_owned(), Some("20.88".to_owned())));
+    // The declaration is used up: a second wrap needs a second declaration.
+    let again =
+        service.ingest_readings(&admin, &[reading(&key, &meter_id, 3, "2.000", "2026-03-01T06:00:00Z")]).await.unwrap();
+    assert_eq!(accept(again), ("rejected".to_owned(), Some("register_backwards".to_owned())));
+
+    // Replacement: the old meter's final reading (3 → 10, 7 m³) is charged, the new one starts at 0.
+    let new_key = SigningKey::from_bytes(&[12u8; 32]);
+    let final_at = wallet_api::time::parse_rfc3339("2026-03-01T08:00:00Z").unwrap();
+    let replaced = service
+        .replace_meter(
+            &admin,
+            meter_uuid,
+            dec!(10.000),
+            final_at,
+            "NEW-1",
+            &hex::encode(new_key.verifying_key().to_bytes()),
+            dec!(0),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced["final_charge"], "18.27");
+    let new_meter_id = replaced["new_meter"]["id"].as_str().unwrap().to_owned();
+    // The old meter takes no more readings; the new one counts from its initial register.
+    let old = service
+        .ingest_readings(&admin, &[reading(&key, &meter_id, 4, "11.000", "2026-03-01T09:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(accept(old), ("rejected".to_owned(), Some("unknown_meter".to_owned())));
+    let fresh = service
+        .ingest_readings(&admin, &[reading(&new_key, &new_meter_id, 1, "2.000", "2026-03-01T09:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(accept(fresh), ("accepted".to_owned(), Some("5.22".to_owned())));
+    // Total volume 5 + 8 + 7 + 2 = 22 m³, all in tier 1: 57.42 charged in all.
+    let bills_total: Decimal =
+        service.projection().read().bills.get(&customer_id).unwrap().iter().map(|bill| bill.reading.total).sum();
+    assert_eq!(bills_total, dec!(57.42));
+    assert_eq!(service.wallet(&admin, wallet_id).unwrap().balance, dec!(1000.00) - dec!(57.42));
+    // A duplicate serial for the replacement is refused and changes nothing.
+    let meter_two = service
+        .register_meter(&admin, "OLD-2", customer_id, &public_key, None, dec!(0), Some(installed_at))
+        .await
+        .unwrap();
+    let meter_two: uuid::Uuid = meter_two["id"].as_str().unwrap().parse().unwrap();
+    let duplicate = service
+        .replace_meter(
+            &admin,
+            meter_two,
+            dec!(0.500),
+            final_at,
+            "NEW-1",
+            &hex::encode(new_key.verifying_key().to_bytes()),
+            dec!(0),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(duplicate.code, "duplicate_serial");
+    assert!(service.projection().read().meters.get(&meter_two).unwrap().active);
+    assert!(service.reader().verify().unwrap().ok);
+}

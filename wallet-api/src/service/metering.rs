@@ -30,6 +30,8 @@ pub const READING_CLOCK_SKEW_MICROS: i64 = 5 * 60 * 1_000_000;
 pub const MAX_FLOW_M3_PER_H_DEFAULT: Decimal = Decimal::from_parts(6, 0, 0, false, 0);
 /// Largest register value (m³) a meter can show before it rolls over (8 digits, 3 decimals).
 pub const REGISTER_M3_MAX: Decimal = Decimal::from_parts(99_999_999, 0, 0, false, 3);
+/// Where a register rolls over to zero (one litre past the largest value).
+pub const REGISTER_ROLLOVER_M3: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 3);
 /// Longest meter serial.
 pub const SERIAL_BYTES_MAX: usize = 32;
 /// Attempts to plan and commit a customer's readings when a payment spends the wallet meanwhile.
@@ -101,6 +103,8 @@ struct CustomerBatch {
     planned: Vec<(usize, Decimal)>,
     /// The readings in `commands` by (meter, counter): register, time and charge.
     planned_readings: std::collections::HashMap<(Uuid, u64), (Decimal, Timestamp, Decimal)>,
+    /// Meters whose declared rollover a planned reading already used.
+    rollovers_used: std::collections::HashSet<Uuid>,
 }
 
 /// A registered, active meter as the stateless checks need it.
@@ -216,48 +220,17 @@ impl Service {
         if principal.role != Role::Admin {
             return Err(ServiceError::forbidden("meters are registered by admin"));
         }
-        let serial_ok = !serial.is_empty()
-            && serial.len() <= SERIAL_BYTES_MAX
-            && serial.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-');
-        if !serial_ok {
-            return Err(ServiceError::validation(format!(
-                "serial must be 1 to {SERIAL_BYTES_MAX} characters of A-Z, a-z, 0-9, -"
-            )));
-        }
-        let key_bytes: [u8; 32] =
-            hex::decode(public_key_hex).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
-                ServiceError::new(
-                    ErrorClass::Unprocessable,
-                    "invalid_public_key",
-                    "public_key must be 64 hex characters",
-                )
-            })?;
-        VerifyingKey::from_bytes(&key_bytes).map_err(|_| {
-            ServiceError::new(ErrorClass::Unprocessable, "invalid_public_key", "public_key is not an ed25519 point")
-        })?;
-        let max_flow = max_flow_m3_per_h.unwrap_or(MAX_FLOW_M3_PER_H_DEFAULT);
-        if max_flow <= Decimal::ZERO || max_flow > Decimal::new(10_000, 0) {
-            return Err(ServiceError::validation("max_flow_m3_per_h must be above 0 and at most 10000"));
-        }
-        if initial_register < Decimal::ZERO
-            || initial_register > REGISTER_M3_MAX
-            || initial_register.normalize().scale() > 3
-        {
-            return Err(ServiceError::validation("initial_register must be 0 to 99999.999 with at most 3 decimals"));
-        }
+        let installed_at = installed_at.unwrap_or_else(|| self.now());
+        let note = self.new_meter_note(
+            customer_id,
+            serial,
+            public_key_hex,
+            max_flow_m3_per_h,
+            initial_register,
+            installed_at,
+        )?;
         let customer = self.projection().read().customers.get(&customer_id).cloned();
         let customer = customer.ok_or_else(|| ServiceError::not_found(format!("no customer {customer_id}")))?;
-        let id = Uuid::new_v4();
-        let installed_at = installed_at.unwrap_or_else(|| self.now());
-        let note = notes::MeterRegistered {
-            id,
-            serial: serial.to_owned(),
-            customer_id,
-            public_key: public_key_hex.to_lowercase(),
-            max_flow_m3_per_h: max_flow,
-            initial_register,
-            installed_at: installed_at.0,
-        };
         let mut commands = vec![Command::Note {
             id: ids::meter_serial(serial),
             kind: notes::METER_REGISTERED.into(),
@@ -275,16 +248,7 @@ impl Service {
             }));
         }
         match self.submit_one(Command::Linked(commands)).await? {
-            Ok(_) => Ok(serde_json::json!({
-                "id": id,
-                "serial": serial,
-                "customer_id": customer_id,
-                "public_key": public_key_hex.to_lowercase(),
-                "max_flow_m3_per_h": max_flow.normalize().to_string(),
-                "initial_register": super::volume(initial_register),
-                "installed_at": super::rfc3339(installed_at),
-                "state": "active",
-            })),
+            Ok(_) => Ok(meter_json(&note)),
             Err(rejection) if rejection.code == RejectionCode::IdConflict && rejection.linked_index == Some(0) => {
                 Err(ServiceError::new(
                     ErrorClass::Conflict,
@@ -492,6 +456,7 @@ impl Service {
             commands: Vec::new(),
             planned: Vec::new(),
             planned_readings: std::collections::HashMap::new(),
+            rollovers_used: std::collections::HashSet::new(),
         })
     }
 
@@ -560,13 +525,25 @@ impl Service {
         if read_at <= previous_at {
             return Some(ReadingResult::rejected(input, "reading_out_of_order"));
         }
-        if register < previous_register {
+        // After a declared rollover the register restarts from zero: the next reading's volume is
+        // what was left to the top of the register plus what it shows now.
+        let rolled_over = register < previous_register
+            && meter.rollover_pending
+            && !context.rollovers_used.contains(&candidate.meter_id);
+        if register < previous_register && !rolled_over {
             return Some(ReadingResult::rejected(input, "register_backwards"));
         }
-        let volume = register - previous_register;
+        let volume = if rolled_over {
+            REGISTER_ROLLOVER_M3 - previous_register + register
+        } else {
+            register - previous_register
+        };
         let hours = Decimal::from(read_at.0 - previous_at.0) / Decimal::from(3_600_000_000i64);
         if volume > meter.max_flow_m3_per_h * hours {
             return Some(ReadingResult::rejected(input, "implausible_flow"));
+        }
+        if rolled_over {
+            context.rollovers_used.insert(candidate.meter_id);
         }
         let start_date = crate::metering::tariff::beijing_date(previous_at).unwrap_or_default();
         let start_year = context.tariff.version_on(start_date).and_then(|version| version.tier_year_start(start_date));
@@ -1024,5 +1001,209 @@ pub fn self_reading_json(note: &notes::SelfReadingRecorded, settled_by: Option<U
         "settled_by": settled_by,
         "estimated_volume": super::volume(note.estimated_volume),
         "estimated_charge": super::cny(note.estimated_charge),
+    })
+}
+
+impl Service {
+    /// Declares that a meter's register rolled over after its last reading: the next reading's
+    /// register is read as continuing from zero instead of being refused as going backwards.
+    pub async fn declare_rollover(
+        &self,
+        principal: &Principal,
+        meter_id: Uuid,
+    ) -> Result<serde_json::Value, ServiceError> {
+        if !matches!(principal.role, Role::Admin | Role::Concentrator) {
+            return Err(ServiceError::forbidden("rollovers are declared by admin or a concentrator"));
+        }
+        let meter = self.projection().read().meters.get(&meter_id).cloned();
+        let meter = meter
+            .filter(|meter| meter.active)
+            .ok_or_else(|| ServiceError::not_found(format!("no meter {meter_id}")))?;
+        let after_counter = meter.last.as_ref().map_or(0, |last| last.counter);
+        let note = notes::MeterRolloverDeclared { meter_id, after_counter };
+        // One declaration per reading: declaring again before the next reading is the same record.
+        let id =
+            ids::note_for(ids::operation(ids::note_for(meter_id, "rollover"), &after_counter.to_string()), "rollover");
+        let command = Command::Note { id, kind: notes::METER_ROLLOVER_DECLARED.into(), payload: notes::encode(&note) };
+        match self.submit_one(command).await? {
+            Ok(_) => Ok(serde_json::json!({
+                "meter_id": meter_id,
+                "rollover": "declared",
+                "after_counter": after_counter,
+                "last_register": meter.last.as_ref().map_or_else(|| super::volume(meter.initial_register), |last| super::volume(last.register)),
+                "rolls_over_at": super::volume(REGISTER_ROLLOVER_M3),
+            })),
+            Err(rejection) => Err(from_rejection(&rejection)),
+        }
+    }
+
+    /// Replaces a meter: its final reading (declared by the fitter, not signed) is charged like a
+    /// reading, the meter is retired, and a new meter takes over from its initial register, all in
+    /// one linked group, so no consumption is lost or counted twice.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn replace_meter(
+        &self,
+        principal: &Principal,
+        old_meter_id: Uuid,
+        final_register: Decimal,
+        final_read_at: Timestamp,
+        new_serial: &str,
+        new_public_key_hex: &str,
+        new_initial_register: Decimal,
+        new_max_flow_m3_per_h: Option<Decimal>,
+    ) -> Result<serde_json::Value, ServiceError> {
+        if principal.role != Role::Admin {
+            return Err(ServiceError::forbidden("meters are replaced by admin"));
+        }
+        let old = self.projection().read().meters.get(&old_meter_id).cloned();
+        let old = old
+            .filter(|meter| meter.active)
+            .ok_or_else(|| ServiceError::not_found(format!("no meter {old_meter_id}")))?;
+        if final_register < Decimal::ZERO || final_register > REGISTER_M3_MAX || final_register.normalize().scale() > 3
+        {
+            return Err(ServiceError::validation("final_register must be 0 to 99999.999 m³ with at most 3 decimals"));
+        }
+        let new_meter = self.new_meter_note(
+            old.customer_id,
+            new_serial,
+            new_public_key_hex,
+            new_max_flow_m3_per_h,
+            new_initial_register,
+            final_read_at,
+        )?;
+        let _guard = self.customer_lock(old.customer_id).lock().await;
+        let Some(mut context) = self.customer_batch(old.customer_id) else {
+            return Err(ServiceError::not_found(format!("no meter {old_meter_id}")));
+        };
+        // The final reading, planned like any other (same checks, pricing, wallet/arrears, valve).
+        let counter = old.last.as_ref().map_or(0, |last| last.counter) + 1;
+        let final_text = super::volume(final_register);
+        let input = ReadingInput {
+            meter_id: old_meter_id.to_string(),
+            counter,
+            register: final_text,
+            read_at: super::rfc3339(final_read_at),
+            signature: String::new(),
+        };
+        let candidate = Candidate {
+            index: 0,
+            meter_id: old_meter_id,
+            customer_id: old.customer_id,
+            register: final_register,
+            read_at: final_read_at,
+        };
+        if let Some(refused) = self.plan_reading(&mut context, &candidate, &input, self.now()) {
+            let code = refused.code.unwrap_or("validation_failed");
+            return Err(ServiceError::new(
+                ErrorClass::Unprocessable,
+                code,
+                format!("the final reading is refused: {code}"),
+            ));
+        }
+        let charge = context.planned.first().map_or(Decimal::ZERO, |(_, charge)| *charge);
+        let mut commands = context.commands;
+        commands.push(Command::Note {
+            id: ids::note_for(old_meter_id, "replaced"),
+            kind: notes::METER_REPLACED.into(),
+            payload: notes::encode(&notes::MeterReplaced {
+                old_meter_id,
+                new_meter_id: new_meter.id,
+                final_register,
+                final_read_at: final_read_at.0,
+            }),
+        });
+        commands.push(Command::Note {
+            id: ids::meter_serial(&new_meter.serial),
+            kind: notes::METER_REGISTERED.into(),
+            payload: notes::encode(&new_meter),
+        });
+        let serial_position = commands.len() - 1;
+        match self.submit_one(Command::Linked(commands)).await? {
+            Ok(_) => Ok(serde_json::json!({
+                "old_meter_id": old_meter_id,
+                "state": "replaced",
+                "final_register": super::volume(final_register),
+                "final_read_at": super::rfc3339(final_read_at),
+                "final_charge": super::cny(charge),
+                "new_meter": meter_json(&new_meter),
+            })),
+            Err(rejection)
+                if rejection.code == RejectionCode::IdConflict && rejection.linked_index == Some(serial_position) =>
+            {
+                Err(ServiceError::new(
+                    ErrorClass::Conflict,
+                    "duplicate_serial",
+                    format!("a meter with serial {new_serial} exists"),
+                ))
+            }
+            Err(rejection) if rejection.code == RejectionCode::IdConflict => {
+                Err(ServiceError::new(ErrorClass::Conflict, "conflict", "the meter changed meanwhile; try again"))
+            }
+            Err(rejection) => Err(from_rejection(&rejection)),
+        }
+    }
+
+    /// Checks a new meter's fields and builds its registration note.
+    fn new_meter_note(
+        &self,
+        customer_id: Uuid,
+        serial: &str,
+        public_key_hex: &str,
+        max_flow_m3_per_h: Option<Decimal>,
+        initial_register: Decimal,
+        installed_at: Timestamp,
+    ) -> Result<notes::MeterRegistered, ServiceError> {
+        let serial_ok = !serial.is_empty()
+            && serial.len() <= SERIAL_BYTES_MAX
+            && serial.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-');
+        if !serial_ok {
+            return Err(ServiceError::validation(format!(
+                "serial must be 1 to {SERIAL_BYTES_MAX} characters of A-Z, a-z, 0-9, -"
+            )));
+        }
+        let key_bytes: [u8; 32] =
+            hex::decode(public_key_hex).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
+                ServiceError::new(
+                    ErrorClass::Unprocessable,
+                    "invalid_public_key",
+                    "public_key must be 64 hex characters",
+                )
+            })?;
+        VerifyingKey::from_bytes(&key_bytes).map_err(|_| {
+            ServiceError::new(ErrorClass::Unprocessable, "invalid_public_key", "public_key is not an ed25519 point")
+        })?;
+        let max_flow = max_flow_m3_per_h.unwrap_or(MAX_FLOW_M3_PER_H_DEFAULT);
+        if max_flow <= Decimal::ZERO || max_flow > Decimal::new(10_000, 0) {
+            return Err(ServiceError::validation("max_flow_m3_per_h must be above 0 and at most 10000"));
+        }
+        if initial_register < Decimal::ZERO
+            || initial_register > REGISTER_M3_MAX
+            || initial_register.normalize().scale() > 3
+        {
+            return Err(ServiceError::validation("initial_register must be 0 to 99999.999 with at most 3 decimals"));
+        }
+        Ok(notes::MeterRegistered {
+            id: Uuid::new_v4(),
+            serial: serial.to_owned(),
+            customer_id,
+            public_key: public_key_hex.to_lowercase(),
+            max_flow_m3_per_h: max_flow,
+            initial_register,
+            installed_at: installed_at.0,
+        })
+    }
+}
+
+/// A meter as the API shows it.
+pub fn meter_json(meter: &notes::MeterRegistered) -> serde_json::Value {
+    serde_json::json!({
+        "id": meter.id,
+        "serial": meter.serial,
+        "customer_id": meter.customer_id,
+        "public_key": meter.public_key,
+        "max_flow_m3_per_h": meter.max_flow_m3_per_h.normalize().to_string(),
+        "initial_register": super::volume(meter.initial_register),
+        "installed_at": super::rfc3339(Timestamp(meter.installed_at)),
+        "state": "active",
     })
 }

@@ -26,6 +26,25 @@ pub const METER_REGISTERED: &str = "meter_registered";
 pub const READING_ACCEPTED: &str = "reading_accepted";
 pub const VALVE_CHANGED: &str = "valve_changed";
 pub const SELF_READING_RECORDED: &str = "self_reading_recorded";
+pub const METER_ROLLOVER_DECLARED: &str = "meter_rollover_declared";
+pub const METER_REPLACED: &str = "meter_replaced";
+
+/// The meter's register rolled over (passed 99999.999 and restarted at 0) after its last reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterRolloverDeclared {
+    pub meter_id: Uuid,
+    /// The counter of the last reading before the rollover.
+    pub after_counter: u64,
+}
+
+/// A meter was replaced: its final reading was charged and a new meter took over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterReplaced {
+    pub old_meter_id: Uuid,
+    pub new_meter_id: Uuid,
+    pub final_register: Decimal,
+    pub final_read_at: i64,
+}
 
 /// A customer's own reading of the register (with a photo reference): provisional, priced as an
 /// estimate, never charged; the next signed reading settles it.

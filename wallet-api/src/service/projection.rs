@@ -110,6 +110,10 @@ pub struct Meter {
     pub installed_at: Timestamp,
     pub active: bool,
     pub last: Option<LastReading>,
+    /// A rollover was declared: the next reading's register continues from zero.
+    pub rollover_pending: bool,
+    /// The meter that replaced this one, if it was replaced.
+    pub replaced_by: Option<Uuid>,
 }
 
 /// A customer's own reading, until a signed reading settles it.
@@ -415,6 +419,8 @@ impl ProjectionState {
                                 installed_at: Timestamp(note.installed_at),
                                 active: true,
                                 last: None,
+                                rollover_pending: false,
+                                replaced_by: None,
                             },
                         );
                     }
@@ -428,6 +434,7 @@ impl ProjectionState {
                             register: note.register,
                             read_at: Timestamp(note.read_at),
                         });
+                        meter.rollover_pending = false;
                     }
                     self.annual_volume.insert(note.customer_id, (note.tier_year_start, note.annual_volume_after));
                     // The signed reading settles the customer's provisional readings before it.
@@ -474,6 +481,21 @@ impl ProjectionState {
                             crate::time::format_rfc3339(Timestamp(note.until))
                         ));
                     });
+                }
+            }
+            notes::METER_ROLLOVER_DECLARED => {
+                if let Some(note) = parse::<notes::MeterRolloverDeclared>(kind, payload) {
+                    if let Some(meter) = self.meters.get_mut(&note.meter_id) {
+                        meter.rollover_pending = true;
+                    }
+                }
+            }
+            notes::METER_REPLACED => {
+                if let Some(note) = parse::<notes::MeterReplaced>(kind, payload) {
+                    if let Some(meter) = self.meters.get_mut(&note.old_meter_id) {
+                        meter.active = false;
+                        meter.replaced_by = Some(note.new_meter_id);
+                    }
                 }
             }
             notes::SELF_READING_RECORDED => {
