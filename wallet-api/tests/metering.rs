@@ -268,7 +268,7 @@ async fn declared_rollover_and_replacement_lose_and_double_nothing() {
     assert_eq!(accept(first), ("accepted".to_owned(), Some("13.05".to_owned())));
     // The register wraps: without a declaration this is a backwards register.
     let wrapped = reading(&key, &meter_id, 2, "3.000", "2026-03-01T04:00:00Z");
-    let refused = service.ingest_readings(&admin, &[wrapped.clone()]).await.unwrap();
+    let refused = service.ingest_readings(&admin, std::slice::from_ref(&wrapped)).await.unwrap();
     assert_eq!(accept(refused), ("rejected".to_owned(), Some("register_backwards".to_owned())));
     let declared = service.declare_rollover(&admin, meter_uuid).await.unwrap();
     assert_eq!(declared["rolls_over_at"], "100000.000");
