@@ -256,7 +256,8 @@ fn every_operation_is_fully_described() {
             }
         } else {
             assert!(
-                method == "GET" || path == "/v1/ledger/verify",
+                // Verify and a rollover declaration carry nothing but the path.
+                method == "GET" || path == "/v1/ledger/verify" || path == "/v1/meters/{id}/rollover",
                 "{context}: a POST or PUT without a documented body"
             );
         }
@@ -1270,6 +1271,52 @@ async fn real_answers_match_the_document() {
     expect(s, c, SET_TARIFF, "/v1/tariffs/walk-city", admin, Some(huge), None, 413).await;
     let unchanged = expect(s, c, TARIFF, "/v1/tariffs/walk-city", admin, None, None, 200).await;
     assert_eq!(unchanged.json, set.json, "refused changes change nothing");
+
+    // A meter replacement (its error cases first), and a declared rollover.
+    const REPLACEMENT: (&str, &str) = ("POST", "/v1/meters/{id}/replacement");
+    let replacement_path = format!("/v1/meters/{meter_id}/replacement");
+    let new_key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let replacement = |final_register: &str, new_serial: &str, new_public_key: &str| {
+        json!({
+            "final_register": final_register,
+            "final_read_at": days_ago(9),
+            "new_serial": new_serial,
+            "new_public_key": new_public_key,
+            "new_initial_register": "0.000",
+        })
+    };
+    let new_public_key = hex::encode(new_key.verifying_key().to_bytes());
+    let new_serial = format!("BJ-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let good = replacement("131.000", &new_serial, &new_public_key);
+    expect(s, c, REPLACEMENT, &replacement_path, None, Some(good.clone()), None, 401).await;
+    expect(s, c, REPLACEMENT, &replacement_path, customer_token, Some(good.clone()), None, 403).await;
+    let unknown_replacement = format!("/v1/meters/{}/replacement", Uuid::new_v4());
+    expect(s, c, REPLACEMENT, &unknown_replacement, admin, Some(good.clone()), None, 404).await;
+    let backwards = replacement("120.000", &new_serial, &new_public_key);
+    expect(s, c, REPLACEMENT, &replacement_path, admin, Some(backwards), None, 422).await;
+    let bad_key = replacement("131.000", &new_serial, "00");
+    expect(s, c, REPLACEMENT, &replacement_path, admin, Some(bad_key), None, 422).await;
+    let taken_serial = replacement("131.000", &serial, &new_public_key);
+    expect(s, c, REPLACEMENT, &replacement_path, admin, Some(taken_serial), None, 409).await;
+    let malformed = s.call("POST", &replacement_path, admin, Some("{"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/meters/{id}/replacement", &malformed);
+    let huge = json!({ "new_serial": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, REPLACEMENT, &replacement_path, admin, Some(huge), None, 413).await;
+
+    const ROLLOVER: (&str, &str) = ("POST", "/v1/meters/{id}/rollover");
+    let rollover_path = format!("/v1/meters/{meter_id}/rollover");
+    let declared = expect(s, c, ROLLOVER, &rollover_path, concentrator_token, None, None, 200).await;
+    assert_eq!(declared.json["rolls_over_at"], "100000.000");
+    expect(s, c, ROLLOVER, &rollover_path, None, None, None, 401).await;
+    expect(s, c, ROLLOVER, &rollover_path, customer_token, None, None, 403).await;
+    expect(s, c, ROLLOVER, &format!("/v1/meters/{}/rollover", Uuid::new_v4()), admin, None, None, 404).await;
+
+    let replaced = expect(s, c, REPLACEMENT, &replacement_path, admin, Some(good), None, 201).await;
+    assert_eq!(replaced.json["state"], "replaced");
+    assert_eq!(replaced.json["new_meter"]["serial"], new_serial.as_str());
+    // The retired meter takes no more declarations.
+    expect(s, c, ROLLOVER, &rollover_path, admin, None, None, 404).await;
 
     // Every route was seen answering its documented success.
     let checked = conformance.checked.lock().unwrap();

@@ -4,8 +4,8 @@
 use super::error::{api_error, ApiError};
 use super::extract::{page_limit, Auth, DecimalString, JsonBody, PathId, Query};
 use super::openapi::{
-    Bill, BillPage, InternalError, Meter, Problem, ReadingResults, SelfReading, Tariff, Unauthorized, Unavailable,
-    BAD_BODY, BAD_QUERY, NOT_ADMIN, PROBLEM, TAG_METERING, TOO_LARGE,
+    Bill, BillPage, InternalError, Meter, MeterReplacement, Problem, ReadingResults, RolloverDeclared, SelfReading,
+    Tariff, Unauthorized, Unavailable, BAD_BODY, BAD_QUERY, NOT_ADMIN, PROBLEM, TAG_METERING, TOO_LARGE,
 };
 use super::AppState;
 use crate::metering::tariff::{HouseholdUplift, Tariff as DomainTariff, TariffVersion, Tier};
@@ -597,4 +597,113 @@ pub async fn create_self_reading(
         .record_self_reading(&principal, meter_id, value.register.0, read_at, value.photo_ref.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
+}
+
+/// Declares that a meter's register rolled over.
+///
+/// Admin or a concentrator. After the declaration the meter's next reading may show a register
+/// below the last one: its volume is what was left to the top of the register (99999.999 m³) plus
+/// what it shows now. One declaration covers one reading.
+#[utoipa::path(
+    post,
+    path = "/v1/meters/{id}/rollover",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The meter id."),
+    ),
+    responses(
+        (status = 200, description = "The declaration.", body = RolloverDeclared),
+        (status = 401, response = inline(Unauthorized)),
+        (status = 403, description = "Codes: `forbidden` (not admin or a concentrator).", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No active meter with this id. Codes: `not_found`.", body = Problem, content_type = PROBLEM),
+        (status = 500, response = inline(InternalError)),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn declare_rollover(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    PathId(meter_id): PathId,
+) -> HandlerResult {
+    Ok(Json(state.service.declare_rollover(&principal, meter_id).await?).into_response())
+}
+
+/// A meter replacement as the fitter declares it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplacementRequest {
+    /// The old meter's register when it was taken out (m³, at most three decimals).
+    #[schema(example = "1234.567")]
+    pub final_register: DecimalString,
+    /// RFC 3339: when it was taken out; the new meter is installed at the same moment.
+    #[schema(format = DateTime, example = "2026-03-05T10:00:00+08:00")]
+    pub final_read_at: String,
+    /// The new meter's serial.
+    pub new_serial: String,
+    /// The new meter's ed25519 public key, 64 hex characters.
+    pub new_public_key: String,
+    /// The new meter's register when installed (m³).
+    #[schema(example = "0.000")]
+    pub new_initial_register: DecimalString,
+    /// The new meter's maximum flow (m³/h; default 6).
+    pub new_max_flow_m3_per_h: Option<DecimalString>,
+}
+
+/// Replaces a meter.
+///
+/// Admin. The old meter's final reading is charged like a signed one (same checks, tier pricing,
+/// wallet then arrears), the old meter stops taking readings, and the new meter counts from its
+/// initial register: all in one linked group, so no consumption is lost or counted twice.
+#[utoipa::path(
+    post,
+    path = "/v1/meters/{id}/replacement",
+    tag = TAG_METERING,
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The meter being replaced."),
+    ),
+    request_body = ReplacementRequest,
+    responses(
+        (status = 201, description = "The replacement.", body = MeterReplacement),
+        (status = 400, description = BAD_BODY, body = Problem, content_type = PROBLEM),
+        (status = 401, response = inline(Unauthorized)),
+        (status = 403, description = NOT_ADMIN, body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No active meter with this id. Codes: `not_found`.", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Codes: `duplicate_serial`, `conflict`.", body = Problem, content_type = PROBLEM),
+        (status = 413, description = TOO_LARGE, body = Problem, content_type = PROBLEM),
+        (
+            status = 422,
+            description = "Codes: `validation_failed`, `invalid_amount`, `invalid_public_key`, and the reading codes for \
+                the final reading: `future_reading`, `reading_out_of_order`, `register_backwards`, `implausible_flow`.",
+            body = Problem,
+            content_type = PROBLEM
+        ),
+        (status = 500, response = inline(InternalError)),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn replace_meter(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    PathId(meter_id): PathId,
+    body: JsonBody<ReplacementRequest>,
+) -> HandlerResult {
+    let value = body.value;
+    let final_read_at = crate::time::parse_rfc3339(&value.final_read_at)
+        .ok_or_else(|| ServiceError::validation("final_read_at must be an RFC 3339 time"))?;
+    let replaced = state
+        .service
+        .replace_meter(
+            &principal,
+            meter_id,
+            value.final_register.0,
+            final_read_at,
+            &value.new_serial,
+            &value.new_public_key,
+            value.new_initial_register.0,
+            value.new_max_flow_m3_per_h.map(|flow| flow.0),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(replaced)).into_response())
 }

@@ -107,6 +107,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/tariffs/{code}"),
     ("GET", "/v1/tariffs/{code}"),
     ("POST", "/v1/meters/{id}/self-readings"),
+    ("POST", "/v1/meters/{id}/rollover"),
+    ("POST", "/v1/meters/{id}/replacement"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -141,6 +143,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/bills/{id}", get(metering::get_bill))
         .route("/v1/tariffs/{code}", put(metering::put_tariff).get(metering::get_tariff))
         .route("/v1/meters/{id}/self-readings", post(metering::create_self_reading))
+        .route("/v1/meters/{id}/rollover", post(metering::declare_rollover))
+        .route("/v1/meters/{id}/replacement", post(metering::replace_meter))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

@@ -113,6 +113,8 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         metering::put_tariff,
         metering::get_tariff,
         metering::create_self_reading,
+        metering::declare_rollover,
+        metering::replace_meter,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -816,6 +818,40 @@ pub struct Bill {
     pub issued_at: String,
     /// The customer's own readings this signed reading settled (empty if none).
     pub settles_self_readings: Vec<SelfReading>,
+}
+
+/// A declared register rollover.
+#[derive(Debug, ToSchema)]
+pub struct RolloverDeclared {
+    pub meter_id: Uuid,
+    /// Always `declared`.
+    #[schema(example = "declared")]
+    pub rollover: String,
+    /// The counter of the meter's last reading (0 if none yet).
+    pub after_counter: u64,
+    /// The register of that reading (or the initial register).
+    #[schema(example = "99995.000")]
+    pub last_register: DecimalString,
+    /// Where the register restarts from zero.
+    #[schema(example = "100000.000")]
+    pub rolls_over_at: DecimalString,
+}
+
+/// A meter replacement.
+#[derive(Debug, ToSchema)]
+pub struct MeterReplacement {
+    pub old_meter_id: Uuid,
+    /// Always `replaced`.
+    #[schema(example = "replaced")]
+    pub state: String,
+    #[schema(example = "1234.567")]
+    pub final_register: DecimalString,
+    #[schema(format = DateTime, example = "2026-03-05T02:00:00Z")]
+    pub final_read_at: String,
+    /// CNY charged for the old meter's last consumption (from the wallet and as arrears).
+    #[schema(example = "18.27")]
+    pub final_charge: DecimalString,
+    pub new_meter: Meter,
 }
 
 /// Whether a self-reading is still provisional.
