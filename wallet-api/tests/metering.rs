@@ -337,3 +337,68 @@ async fn declared_rollover_and_replacement_lose_and_double_nothing() {
     assert!(service.projection().read().meters.get(&meter_two).unwrap().active);
     assert!(service.reader().verify().unwrap().ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_bills_are_debited_on_their_due_date_and_catch_up_after_downtime() {
+    let data = tempfile::tempdir().unwrap();
+    let at = |text: &str| wallet_api::time::parse_rfc3339(text).unwrap();
+    let clock = std::sync::Arc::new(ledger::ManualClock::new(at("2026-03-01T12:00:00+08:00")));
+    let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), clock.clone()).await.unwrap();
+    let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
+    let customer = service
+        .register_customer("Monthly", Some(3), None, Some(wallet_api::service::model::BillingMode::Monthly), None)
+        .await
+        .unwrap();
+    let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
+    let wallet_id: uuid::Uuid = customer.body["wallet_id"].as_str().unwrap().parse().unwrap();
+    let topup = IdempotencyRequest::new(&admin, "t", "POST", "/topups", b"1");
+    service.topup(&admin, wallet_id, dec!(1000.00), "bank", "MONTHLY-1", &topup).await.unwrap();
+    let key = SigningKey::from_bytes(&[13u8; 32]);
+    let meter = service
+        .register_meter(
+            &admin,
+            "MONTHLY-1",
+            customer_id,
+            &hex::encode(key.verifying_key().to_bytes()),
+            Some(dec!(100)),
+            dec!(0),
+            Some(at("2026-03-01T00:00:00Z")),
+        )
+        .await
+        .unwrap();
+    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    // Readings are priced but nothing is charged at the reading in monthly mode.
+    clock.set(at("2026-06-20T12:00:00+08:00"));
+    let readings = [
+        reading(&key, &meter_id, 1, "100.000", "2026-03-05T00:00:00Z"),
+        reading(&key, &meter_id, 2, "150.000", "2026-03-20T00:00:00Z"),
+        reading(&key, &meter_id, 3, "180.000", "2026-04-15T00:00:00Z"),
+        reading(&key, &meter_id, 4, "200.000", "2026-05-15T00:00:00Z"),
+    ];
+    let results = service.ingest_readings(&admin, &readings).await.unwrap();
+    assert!(
+        results.iter().all(|result| result.status == "accepted" && result.charge.as_deref() == Some("0.00")),
+        "{results:?}"
+    );
+    assert_eq!(service.wallet(&admin, wallet_id).unwrap().balance, dec!(1000.00));
+    // The day before March's due date: nothing is due.
+    clock.set(at("2026-04-09T23:59:59+08:00"));
+    assert_eq!(service.run_monthly_billing().await.unwrap(), 0);
+    // March is due on 10 April: 150 m³ at 2.61 = 391.50.
+    clock.set(at("2026-04-10T00:00:01+08:00"));
+    assert_eq!(service.run_monthly_billing().await.unwrap(), 1);
+    assert_eq!(service.run_monthly_billing().await.unwrap(), 0, "a second run issues nothing twice");
+    assert_eq!(service.wallet(&admin, wallet_id).unwrap().balance, dec!(608.50));
+    // Down until late June: April (30 m³) and May (20 m³) are both issued by one catch-up run.
+    clock.set(at("2026-06-20T12:00:00+08:00"));
+    assert_eq!(service.run_monthly_billing().await.unwrap(), 2);
+    assert_eq!(service.wallet(&admin, wallet_id).unwrap().balance, dec!(608.50) - dec!(78.30) - dec!(52.20));
+    let projection = service.projection().read();
+    let bills = projection.monthly_bills.get(&customer_id).unwrap();
+    let months: Vec<(&str, Decimal)> = bills.iter().map(|bill| (bill.month.as_str(), bill.total)).collect();
+    assert_eq!(months, vec![("2026-03", dec!(391.50)), ("2026-04", dec!(78.30)), ("2026-05", dec!(52.20))]);
+    drop(projection);
+    let (events, _) = service.events(&admin, 0, 500);
+    assert_eq!(events.iter().filter(|event| event.event_type.as_str() == "bill_issued").count(), 3);
+    assert!(service.reader().verify().unwrap().ok);
+}

@@ -392,6 +392,7 @@ fn enumerations_mirror_the_service() {
         EventType::ValveArmed,
         EventType::ValveOpen,
         EventType::ValveCloseDeferred,
+        EventType::BillIssued,
     ];
     for event_type in types {
         match event_type {
@@ -402,7 +403,8 @@ fn enumerations_mirror_the_service() {
             | EventType::ValveClose
             | EventType::ValveArmed
             | EventType::ValveOpen
-            | EventType::ValveCloseDeferred => {}
+            | EventType::ValveCloseDeferred
+            | EventType::BillIssued => {}
         }
     }
     let served: BTreeSet<String> = types.iter().map(|event_type| event_type.as_str().to_owned()).collect();

@@ -366,6 +366,8 @@ pub enum EventType {
     ValveOpen,
     /// A close was due but deferred by friendly-credit hours.
     ValveCloseDeferred,
+    /// A monthly bill was issued and debited on its due date.
+    BillIssued,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

@@ -1207,3 +1207,175 @@ pub fn meter_json(meter: &notes::MeterRegistered) -> serde_json::Value {
         "state": "active",
     })
 }
+
+/// Day of the following month on which a monthly bill is due and debited (00:00 Beijing time).
+pub const MONTHLY_BILL_DUE_DAY: u32 = 10;
+
+/// When the bill of a calendar month (Beijing time) is due.
+pub fn monthly_bill_due(year: i32, month: u32) -> Option<Timestamp> {
+    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    crate::metering::tariff::beijing_midnight(chrono::NaiveDate::from_ymd_opt(
+        next_year,
+        next_month,
+        MONTHLY_BILL_DUE_DAY,
+    )?)
+}
+
+/// What one month of a customer's readings adds up to.
+#[derive(Debug, Default)]
+struct MonthTotals {
+    readings: Vec<Uuid>,
+    volume: Decimal,
+    total: Decimal,
+}
+
+/// One month of a monthly customer's readings, due for billing.
+#[derive(Debug)]
+struct DueMonth {
+    customer_id: Uuid,
+    month: String,
+    readings: Vec<Uuid>,
+    volume: Decimal,
+    total: Decimal,
+    due_at: Timestamp,
+}
+
+impl Service {
+    /// Issues and debits every monthly bill whose due date has passed and that was not issued yet:
+    /// one per monthly customer and calendar month (Beijing time) with priced readings. Run by the
+    /// scheduler; after downtime it simply catches up, and each bill's id derives from (customer,
+    /// month), so running it twice issues nothing twice. Returns the number of bills issued.
+    pub async fn run_monthly_billing(&self) -> Result<usize, ServiceError> {
+        use chrono::Datelike;
+        let now = self.now();
+        let due: Vec<DueMonth> = {
+            let projection = self.projection().read();
+            let mut months: std::collections::BTreeMap<(Uuid, i32, u32), MonthTotals> =
+                std::collections::BTreeMap::new();
+            for (customer_id, bills) in &projection.bills {
+                let monthly = projection
+                    .customers
+                    .get(customer_id)
+                    .is_some_and(|customer| customer.billing_mode == BillingMode::Monthly);
+                if !monthly {
+                    continue;
+                }
+                for bill in
+                    bills.iter().filter(|bill| !bill.reading.billed && !projection.monthly_billed.contains(&bill.id))
+                {
+                    let Some(date) = crate::metering::tariff::beijing_date(Timestamp(bill.reading.read_at)) else {
+                        continue;
+                    };
+                    let month = months.entry((*customer_id, date.year(), date.month())).or_default();
+                    month.readings.push(bill.id);
+                    month.volume += bill.reading.volume;
+                    month.total += bill.reading.total;
+                }
+            }
+            months
+                .into_iter()
+                .filter_map(|((customer_id, year, month), MonthTotals { readings, volume, total })| {
+                    let due_at = monthly_bill_due(year, month)?;
+                    (due_at <= now).then(|| DueMonth {
+                        customer_id,
+                        month: format!("{year:04}-{month:02}"),
+                        readings,
+                        volume,
+                        total,
+                        due_at,
+                    })
+                })
+                .collect()
+        };
+        let mut issued = 0;
+        for month in due {
+            if self.issue_monthly_bill(&month, now).await? {
+                issued += 1;
+            }
+        }
+        Ok(issued)
+    }
+
+    async fn issue_monthly_bill(&self, month: &DueMonth, now: Timestamp) -> Result<bool, ServiceError> {
+        let _guard = self.customer_lock(month.customer_id).lock().await;
+        let bill_id = ids::operation(ids::note_for(month.customer_id, "monthly-bill"), &month.month);
+        for attempt in 0..CHARGE_ATTEMPTS_MAX {
+            let Some(context) = self.customer_batch(month.customer_id) else { return Ok(false) };
+            // As for readings: a payment may spend the wallet meanwhile; the last attempt books the
+            // whole bill as arrears, which cannot be refused for lack of funds.
+            let payable = if attempt + 1 < CHARGE_ATTEMPTS_MAX { context.payable } else { Decimal::ZERO };
+            let charged = month.total.min(payable);
+            let arrears = month.total - charged;
+            let customer = &context.customer;
+            let note = notes::MonthlyBillIssued {
+                id: bill_id,
+                customer_id: customer.id,
+                month: month.month.clone(),
+                readings: month.readings.clone(),
+                volume: month.volume,
+                total: month.total,
+                charged,
+                arrears,
+                due_at: month.due_at.0,
+            };
+            let memo = format!("gas bill {}", month.month);
+            let mut commands = vec![Command::Note {
+                id: ledger::EntryId(bill_id),
+                kind: notes::MONTHLY_BILL_ISSUED.into(),
+                payload: notes::encode(&note),
+            }];
+            if charged > Decimal::ZERO {
+                commands.push(Command::Post(EntrySpec {
+                    id: ids::entry_for(bill_id, "gas_charge"),
+                    category: "gas_charge".into(),
+                    memo: memo.clone(),
+                    postings: vec![
+                        PostingSpec::debit(customer.wallet, charged),
+                        PostingSpec::credit(ids::gas_revenue_account(), charged),
+                    ],
+                    hold: None,
+                }));
+            }
+            if arrears > Decimal::ZERO {
+                commands.push(Command::Post(EntrySpec {
+                    id: ids::entry_for(bill_id, "gas_arrears"),
+                    category: "gas_arrears".into(),
+                    memo,
+                    postings: vec![
+                        PostingSpec::debit(ids::arrears_account(customer.id), arrears),
+                        PostingSpec::credit(ids::gas_revenue_account(), arrears),
+                    ],
+                    hold: None,
+                }));
+            }
+            let arrears_after_fen =
+                Asset::Cny.minor_from_decimal_allow_zero(context.arrears + arrears).map_or(0, i128::from);
+            match valve::after_charge(context.valve, arrears_after_fen, now) {
+                ValveDecision::Nothing => {}
+                ValveDecision::Close => commands.push(Command::Note {
+                    id: ids::note_for(bill_id, "valve"),
+                    kind: notes::VALVE_CHANGED.into(),
+                    payload: notes::encode(&notes::ValveChanged {
+                        customer_id: customer.id,
+                        state: ValveState::Closed,
+                        reason: "arrears".into(),
+                    }),
+                }),
+                ValveDecision::DeferClose { until } if !context.close_deferred => commands.push(Command::Note {
+                    id: ids::note_for(bill_id, "valve-deferred"),
+                    kind: notes::VALVE_CLOSE_DEFERRED.into(),
+                    payload: notes::encode(&notes::ValveCloseDeferred { customer_id: customer.id, until: until.0 }),
+                }),
+                ValveDecision::DeferClose { .. } => {}
+            }
+            match self.submit_one(Command::Linked(commands)).await? {
+                Ok(_) => return Ok(true),
+                Err(rejection) if rejection.code == RejectionCode::InsufficientFunds => continue,
+                // Issued already (a concurrent run): nothing to do.
+                Err(rejection) if rejection.code == RejectionCode::IdConflict => return Ok(false),
+                Err(rejection) => return Err(from_rejection(&rejection)),
+            }
+        }
+        Ok(false)
+    }
+}

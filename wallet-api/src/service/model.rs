@@ -159,6 +159,8 @@ pub enum EventType {
     ValveOpen,
     /// A close was due but deferred by friendly-credit hours.
     ValveCloseDeferred,
+    /// A monthly bill was issued and debited on its due date.
+    BillIssued,
 }
 
 impl EventType {
@@ -172,6 +174,7 @@ impl EventType {
             EventType::ValveArmed => "valve_armed",
             EventType::ValveOpen => "valve_open",
             EventType::ValveCloseDeferred => "valve_close_deferred",
+            EventType::BillIssued => "bill_issued",
         }
     }
 }

@@ -28,6 +28,25 @@ pub const VALVE_CHANGED: &str = "valve_changed";
 pub const SELF_READING_RECORDED: &str = "self_reading_recorded";
 pub const METER_ROLLOVER_DECLARED: &str = "meter_rollover_declared";
 pub const METER_REPLACED: &str = "meter_replaced";
+pub const MONTHLY_BILL_ISSUED: &str = "monthly_bill_issued";
+
+/// A monthly customer's bill for one calendar month (Beijing time), debited on its due date:
+/// the readings it covers, what they cost, and how it was paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthlyBillIssued {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Record ids of the accepted readings it covers.
+    pub readings: Vec<Uuid>,
+    pub volume: Decimal,
+    pub total: Decimal,
+    pub charged: Decimal,
+    pub arrears: Decimal,
+    /// Microseconds since the epoch.
+    pub due_at: i64,
+}
 
 /// The meter's register rolled over (passed 99999.999 and restarted at 0) after its last reading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,6 +77,10 @@ pub struct ProjectionState {
     pub valves: HashMap<Uuid, crate::metering::valve::ValveState>,
     /// Closes waiting for the end of friendly-credit hours.
     pub deferred_closes: HashMap<Uuid, Timestamp>,
+    /// Monthly bills per customer, in issue order.
+    pub monthly_bills: HashMap<Uuid, Vec<notes::MonthlyBillIssued>>,
+    /// Readings already covered by a monthly bill.
+    pub monthly_billed: std::collections::HashSet<Uuid>,
     /// Customers' own readings per meter, oldest first.
     pub self_readings: HashMap<Uuid, Vec<SelfReading>>,
     /// Tariffs by code: the shipped Beijing defaults, replaced by any `PUT /v1/tariffs/{code}`.
@@ -481,6 +485,19 @@ impl ProjectionState {
                             crate::time::format_rfc3339(Timestamp(note.until))
                         ));
                     });
+                }
+            }
+            notes::MONTHLY_BILL_ISSUED => {
+                if let Some(note) = parse::<notes::MonthlyBillIssued>(kind, payload) {
+                    self.monthly_billed.extend(note.readings.iter().copied());
+                    let wallet = self.customers.get(&note.customer_id).map(|customer| customer.wallet.0);
+                    self.push_event(EventType::BillIssued, sequence, at, |event| {
+                        event.customer_id = Some(note.customer_id);
+                        event.wallet_id = wallet;
+                        event.amount = Some(note.total);
+                        event.reason = Some(format!("monthly bill {}", note.month));
+                    });
+                    self.monthly_bills.entry(note.customer_id).or_default().push(note);
                 }
             }
             notes::METER_ROLLOVER_DECLARED => {

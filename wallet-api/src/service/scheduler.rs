@@ -1,5 +1,6 @@
-//! Background duties of a running service: closing valves whose friendly-credit deferral ended.
-//! (Monthly billing runs join here.) Each duty is idempotent, so a restart simply catches up.
+//! Background duties of a running service: issuing and debiting monthly bills on their due date,
+//! and closing valves whose friendly-credit deferral ended. Each duty is idempotent, so a restart
+//! simply catches up.
 
 use super::Service;
 use std::sync::Arc;
@@ -17,6 +18,11 @@ pub async fn run_scheduler(service: Arc<Service>, mut shutdown: tokio::sync::wat
         }
         if *shutdown.borrow() {
             break;
+        }
+        match service.run_monthly_billing().await {
+            Ok(0) => {}
+            Ok(issued) => tracing::info!(issued, "issued monthly gas bills"),
+            Err(error) => tracing::warn!(%error, "monthly billing failed; will retry"),
         }
         match service.close_due_valves().await {
             Ok(0) => {}
