@@ -1208,6 +1208,12 @@ pub fn meter_json(meter: &notes::MeterRegistered) -> serde_json::Value {
     })
 }
 
+/// Most monthly bills one customer gets in one billing run (a linked group holds at most
+/// `LINKED_COMMANDS_MAX` commands, a bill up to four); a longer backlog takes several runs.
+pub const MONTHLY_BILLS_PER_CUSTOMER_PER_RUN_MAX: usize = ledger::command::LINKED_COMMANDS_MAX / 4;
+/// Customers whose bills are planned and committed together.
+pub const BILLING_CUSTOMERS_PER_SUBMISSION: usize = 1000;
+
 /// Day of the following month on which a monthly bill is due and debited (00:00 Beijing time).
 pub const MONTHLY_BILL_DUE_DAY: u32 = 10;
 
@@ -1287,95 +1293,154 @@ impl Service {
                 })
                 .collect()
         };
-        let mut issued = 0;
+        // Customers in chunks: each chunk's customers are locked (in stripe order), their bills
+        // planned and committed with one submission per chunk, as reading batches are.
+        let mut by_customer: std::collections::BTreeMap<Uuid, Vec<DueMonth>> = std::collections::BTreeMap::new();
         for month in due {
-            if self.issue_monthly_bill(&month, now).await? {
-                issued += 1;
+            let months = by_customer.entry(month.customer_id).or_default();
+            // A linked group holds a bounded number of commands; a longer backlog is billed by the
+            // next runs, oldest months first.
+            if months.len() < MONTHLY_BILLS_PER_CUSTOMER_PER_RUN_MAX {
+                months.push(month);
             }
+        }
+        let customers: Vec<(Uuid, Vec<DueMonth>)> = by_customer.into_iter().collect();
+        let mut issued = 0;
+        for chunk in customers.chunks(BILLING_CUSTOMERS_PER_SUBMISSION) {
+            issued += self.issue_monthly_bills(chunk, now).await?;
         }
         Ok(issued)
     }
 
-    async fn issue_monthly_bill(&self, month: &DueMonth, now: Timestamp) -> Result<bool, ServiceError> {
-        let _guard = self.customer_lock(month.customer_id).lock().await;
-        let bill_id = ids::operation(ids::note_for(month.customer_id, "monthly-bill"), &month.month);
+    /// Plans, commits and (for refusals for funds) re-plans the bills of a chunk of customers.
+    async fn issue_monthly_bills(
+        &self,
+        chunk: &[(Uuid, Vec<DueMonth>)],
+        now: Timestamp,
+    ) -> Result<usize, ServiceError> {
+        let stripes: std::collections::BTreeSet<usize> =
+            chunk.iter().map(|(customer, _)| customer_stripe(*customer)).collect();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.customer_locks[stripe].lock().await);
+        }
+        let mut issued = 0;
+        let mut pending: Vec<usize> = (0..chunk.len()).collect();
         for attempt in 0..CHARGE_ATTEMPTS_MAX {
-            let Some(context) = self.customer_batch(month.customer_id) else { return Ok(false) };
-            // As for readings: a payment may spend the wallet meanwhile; the last attempt books the
-            // whole bill as arrears, which cannot be refused for lack of funds.
-            let payable = if attempt + 1 < CHARGE_ATTEMPTS_MAX { context.payable } else { Decimal::ZERO };
-            let charged = month.total.min(payable);
-            let arrears = month.total - charged;
-            let customer = &context.customer;
-            let note = notes::MonthlyBillIssued {
-                id: bill_id,
-                customer_id: customer.id,
-                month: month.month.clone(),
-                readings: month.readings.clone(),
-                volume: month.volume,
-                total: month.total,
-                charged,
-                arrears,
-                due_at: month.due_at.0,
-            };
-            let memo = format!("gas bill {}", month.month);
-            let mut commands = vec![Command::Note {
-                id: ledger::EntryId(bill_id),
-                kind: notes::MONTHLY_BILL_ISSUED.into(),
-                payload: notes::encode(&note),
-            }];
-            if charged > Decimal::ZERO {
-                commands.push(Command::Post(EntrySpec {
-                    id: ids::entry_for(bill_id, "gas_charge"),
-                    category: "gas_charge".into(),
-                    memo: memo.clone(),
-                    postings: vec![
-                        PostingSpec::debit(customer.wallet, charged),
-                        PostingSpec::credit(ids::gas_revenue_account(), charged),
-                    ],
-                    hold: None,
-                }));
+            let last_attempt = attempt + 1 == CHARGE_ATTEMPTS_MAX;
+            let mut planned: Vec<(usize, Command)> = Vec::with_capacity(pending.len());
+            for position in pending.drain(..) {
+                let (customer_id, months) = &chunk[position];
+                let Some(mut context) = self.customer_batch(*customer_id) else { continue };
+                if last_attempt {
+                    context.payable = Decimal::ZERO;
+                }
+                let mut commands = Vec::new();
+                for month in months {
+                    commands.extend(plan_monthly_bill(&mut context, month, now));
+                }
+                planned.push((position, Command::Linked(commands)));
             }
-            if arrears > Decimal::ZERO {
-                commands.push(Command::Post(EntrySpec {
-                    id: ids::entry_for(bill_id, "gas_arrears"),
-                    category: "gas_arrears".into(),
-                    memo,
-                    postings: vec![
-                        PostingSpec::debit(ids::arrears_account(customer.id), arrears),
-                        PostingSpec::credit(ids::gas_revenue_account(), arrears),
-                    ],
-                    hold: None,
-                }));
+            let positions: Vec<usize> = planned.iter().map(|(position, _)| *position).collect();
+            let outcomes = self.submit_in_batches(planned.into_iter().map(|(_, command)| command).collect()).await?;
+            for (position, outcome) in positions.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(_) => issued += chunk[position].1.len(),
+                    Err(rejection) if rejection.code == RejectionCode::InsufficientFunds && !last_attempt => {
+                        pending.push(position)
+                    }
+                    // Issued already by a concurrent run: nothing to do.
+                    Err(rejection) if rejection.code == RejectionCode::IdConflict => {}
+                    Err(rejection) => {
+                        tracing::error!(%rejection, customer = %chunk[position].0, "a monthly bill was refused");
+                    }
+                }
             }
-            let arrears_after_fen =
-                Asset::Cny.minor_from_decimal_allow_zero(context.arrears + arrears).map_or(0, i128::from);
-            match valve::after_charge(context.valve, arrears_after_fen, now) {
-                ValveDecision::Nothing => {}
-                ValveDecision::Close => commands.push(Command::Note {
-                    id: ids::note_for(bill_id, "valve"),
-                    kind: notes::VALVE_CHANGED.into(),
-                    payload: notes::encode(&notes::ValveChanged {
-                        customer_id: customer.id,
-                        state: ValveState::Closed,
-                        reason: "arrears".into(),
-                    }),
-                }),
-                ValveDecision::DeferClose { until } if !context.close_deferred => commands.push(Command::Note {
-                    id: ids::note_for(bill_id, "valve-deferred"),
-                    kind: notes::VALVE_CLOSE_DEFERRED.into(),
-                    payload: notes::encode(&notes::ValveCloseDeferred { customer_id: customer.id, until: until.0 }),
-                }),
-                ValveDecision::DeferClose { .. } => {}
-            }
-            match self.submit_one(Command::Linked(commands)).await? {
-                Ok(_) => return Ok(true),
-                Err(rejection) if rejection.code == RejectionCode::InsufficientFunds => continue,
-                // Issued already (a concurrent run): nothing to do.
-                Err(rejection) if rejection.code == RejectionCode::IdConflict => return Ok(false),
-                Err(rejection) => return Err(from_rejection(&rejection)),
+            if pending.is_empty() {
+                break;
             }
         }
-        Ok(false)
+        drop(guards);
+        Ok(issued)
     }
+}
+
+/// Plans one monthly bill against its customer's context (wallet first, the rest as arrears,
+/// the valve decision) and updates the context for the customer's next bill in the same run.
+fn plan_monthly_bill(context: &mut CustomerBatch, month: &DueMonth, now: Timestamp) -> Vec<Command> {
+    let bill_id = ids::operation(ids::note_for(month.customer_id, "monthly-bill"), &month.month);
+    let charged = month.total.min(context.payable);
+    let arrears = month.total - charged;
+    let customer = &context.customer;
+    let note = notes::MonthlyBillIssued {
+        id: bill_id,
+        customer_id: customer.id,
+        month: month.month.clone(),
+        readings: month.readings.clone(),
+        volume: month.volume,
+        total: month.total,
+        charged,
+        arrears,
+        due_at: month.due_at.0,
+    };
+    let memo = format!("gas bill {}", month.month);
+    let mut commands = vec![Command::Note {
+        id: ledger::EntryId(bill_id),
+        kind: notes::MONTHLY_BILL_ISSUED.into(),
+        payload: notes::encode(&note),
+    }];
+    if charged > Decimal::ZERO {
+        commands.push(Command::Post(EntrySpec {
+            id: ids::entry_for(bill_id, "gas_charge"),
+            category: "gas_charge".into(),
+            memo: memo.clone(),
+            postings: vec![
+                PostingSpec::debit(customer.wallet, charged),
+                PostingSpec::credit(ids::gas_revenue_account(), charged),
+            ],
+            hold: None,
+        }));
+    }
+    if arrears > Decimal::ZERO {
+        commands.push(Command::Post(EntrySpec {
+            id: ids::entry_for(bill_id, "gas_arrears"),
+            category: "gas_arrears".into(),
+            memo,
+            postings: vec![
+                PostingSpec::debit(ids::arrears_account(customer.id), arrears),
+                PostingSpec::credit(ids::gas_revenue_account(), arrears),
+            ],
+            hold: None,
+        }));
+    }
+    let customer_id = customer.id;
+    let arrears_after = context.arrears + arrears;
+    let arrears_after_fen = Asset::Cny.minor_from_decimal_allow_zero(arrears_after).map_or(0, i128::from);
+    match valve::after_charge(context.valve, arrears_after_fen, now) {
+        ValveDecision::Nothing => {}
+        ValveDecision::Close => {
+            commands.push(Command::Note {
+                id: ids::note_for(bill_id, "valve"),
+                kind: notes::VALVE_CHANGED.into(),
+                payload: notes::encode(&notes::ValveChanged {
+                    customer_id,
+                    state: ValveState::Closed,
+                    reason: "arrears".into(),
+                }),
+            });
+            context.valve = ValveState::Closed;
+        }
+        ValveDecision::DeferClose { until } if !context.close_deferred => {
+            commands.push(Command::Note {
+                id: ids::note_for(bill_id, "valve-deferred"),
+                kind: notes::VALVE_CLOSE_DEFERRED.into(),
+                payload: notes::encode(&notes::ValveCloseDeferred { customer_id, until: until.0 }),
+            });
+            context.close_deferred = true;
+        }
+        ValveDecision::DeferClose { .. } => {}
+    }
+    context.payable -= charged;
+    context.arrears = arrears_after;
+    commands
 }

@@ -244,6 +244,31 @@ impl Service {
         Ok(ticket.wait_async().await?)
     }
 
+    /// Submits commands in as many ledger submissions as their size needs (each at most one
+    /// group commit's worth, linked groups counted by their members), one after another.
+    pub(crate) async fn submit_in_batches(&self, commands: Vec<Command>) -> Result<Vec<CommandResult>, ServiceError> {
+        let weight = |command: &Command| match command {
+            Command::Linked(members) => members.len().max(1),
+            _ => 1,
+        };
+        let mut results = Vec::with_capacity(commands.len());
+        let mut batch: Vec<Command> = Vec::new();
+        let mut batch_weight = 0;
+        for command in commands {
+            let command_weight = weight(&command);
+            if !batch.is_empty() && batch_weight + command_weight > ledger::ledger::BATCH_COMMANDS_MAX_DEFAULT {
+                results.extend(self.submit(std::mem::take(&mut batch)).await?);
+                batch_weight = 0;
+            }
+            batch_weight += command_weight;
+            batch.push(command);
+        }
+        if !batch.is_empty() {
+            results.extend(self.submit(batch).await?);
+        }
+        Ok(results)
+    }
+
     pub(crate) async fn submit_one(&self, command: Command) -> Result<CommandResult, ServiceError> {
         self.submit(vec![command])
             .await?
