@@ -79,6 +79,19 @@ pub enum BenchCommand {
     /// HTTP server, verified and charged; compared with bare ed25519 verification of the same
     /// signatures.
     Readings(ReadingsBenchArgs),
+    /// A monthly billing run over many meters through the real service (bills for empty wallets:
+    /// arrears and valve decisions included). The last line is one JSON object.
+    Billing(BillingBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BillingBenchArgs {
+    /// Meters (one per monthly customer, one reading each) to bill.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub meters: usize,
+    /// Run on this directory instead of a fresh temporary one (it must be empty).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +265,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             println!("{}", serde_json::to_string(&result)?);
             Ok(if result.errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Subcommands::Bench(BenchCommand::Billing(arguments)) => {
+            let result = crate::bench_billing::run_billing_bench(&crate::bench_billing::BillingBenchOptions {
+                meters: arguments.meters,
+                data: arguments.data,
+            })?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(ExitCode::SUCCESS)
         }
         Subcommands::Bench(BenchCommand::Readings(arguments)) => {
             let result = run_readings_bench(&ReadingsBenchOptions {

@@ -17,6 +17,7 @@
 //! - [`serve`]: `gaswallet serve` (bootstrap, admin token, graceful shutdown).
 
 pub mod bench;
+pub mod bench_billing;
 pub mod bench_http;
 pub mod bench_readings;
 pub mod chaos;
