@@ -25,15 +25,26 @@ fn outcome(result: &ReadingResult) -> (String, Option<String>) {
     (result.status.to_owned(), result.code.map(str::to_owned).or_else(|| result.charge.clone()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readings_are_verified_priced_by_tier_and_charged() {
+/// A service on a fresh data directory with a clock the test moves, and the admin principal.
+async fn open_at(
+    start: &str,
+) -> (
+    tempfile::TempDir,
+    std::sync::Arc<ledger::ManualClock>,
+    std::sync::Arc<wallet_api::service::Service>,
+    wallet_api::service::model::Principal,
+) {
     let data = tempfile::tempdir().unwrap();
-    // A Tuesday noon in Beijing: outside friendly-credit hours.
-    let clock = std::sync::Arc::new(ledger::ManualClock::new(
-        wallet_api::time::parse_rfc3339("2026-03-10T12:00:00+08:00").unwrap(),
-    ));
+    let clock = std::sync::Arc::new(ledger::ManualClock::new(wallet_api::time::parse_rfc3339(start).unwrap()));
     let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), clock.clone()).await.unwrap();
     let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
+    (data, clock, service, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_are_verified_priced_by_tier_and_charged() {
+    // A Tuesday noon in Beijing: outside friendly-credit hours.
+    let (_data, clock, service, admin) = open_at("2026-03-10T12:00:00+08:00").await;
     let customer = service.register_customer("Li Na", Some(3), None, None, None).await.unwrap();
     let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
     let wallet_id: uuid::Uuid = customer.body["wallet_id"].as_str().unwrap().parse().unwrap();
@@ -148,12 +159,7 @@ async fn readings_are_verified_priced_by_tier_and_charged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_racing_payments_on_one_wallet_charge_exactly_what_was_priced() {
-    let data = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(ledger::ManualClock::new(
-        wallet_api::time::parse_rfc3339("2026-03-10T12:00:00+08:00").unwrap(),
-    ));
-    let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), clock.clone()).await.unwrap();
-    let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
+    let (_data, _clock, service, admin) = open_at("2026-03-10T12:00:00+08:00").await;
     let customer = service.register_customer("Race", Some(3), None, None, None).await.unwrap();
     let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
     let wallet_id: uuid::Uuid = customer.body["wallet_id"].as_str().unwrap().parse().unwrap();
@@ -239,12 +245,7 @@ async fn readings_racing_payments_on_one_wallet_charge_exactly_what_was_priced()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declared_rollover_and_replacement_lose_and_double_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(ledger::ManualClock::new(
-        wallet_api::time::parse_rfc3339("2026-03-10T12:00:00+08:00").unwrap(),
-    ));
-    let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), clock.clone()).await.unwrap();
-    let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
+    let (_data, _clock, service, admin) = open_at("2026-03-10T12:00:00+08:00").await;
     let customer = service.register_customer("Roll", Some(3), None, None, None).await.unwrap();
     let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
     let wallet_id: uuid::Uuid = customer.body["wallet_id"].as_str().unwrap().parse().unwrap();
@@ -340,11 +341,8 @@ async fn declared_rollover_and_replacement_lose_and_double_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monthly_bills_are_debited_on_their_due_date_and_catch_up_after_downtime() {
-    let data = tempfile::tempdir().unwrap();
     let at = |text: &str| wallet_api::time::parse_rfc3339(text).unwrap();
-    let clock = std::sync::Arc::new(ledger::ManualClock::new(at("2026-03-01T12:00:00+08:00")));
-    let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), clock.clone()).await.unwrap();
-    let admin = service.authenticate(std::fs::read_to_string(data.path().join("admin.token")).unwrap().trim()).unwrap();
+    let (_data, clock, service, admin) = open_at("2026-03-01T12:00:00+08:00").await;
     let customer = service
         .register_customer("Monthly", Some(3), None, Some(wallet_api::service::model::BillingMode::Monthly), None)
         .await
