@@ -609,6 +609,53 @@ impl LedgerReader {
         Ok(Some(HistoryPage { lines, next_cursor }))
     }
 
+    /// Calls `visit` with every committed entry whose sequence is in `after..=up_to`, in order,
+    /// with its sequence and batch timestamp. Reads the journal from disk: for reports, not for
+    /// the request path.
+    pub fn for_each_entry_between(
+        &self,
+        after: Sequence,
+        up_to: Sequence,
+        mut visit: impl FnMut(Sequence, Timestamp, &EntryRecord),
+    ) -> Result<(), Fault> {
+        let up_to = up_to.min(self.shared.state.read().last_sequence());
+        if up_to <= after {
+            return Ok(());
+        }
+        for item in self.shared.store.batches_from(after + 1) {
+            let (first_sequence, bytes) = item?;
+            if first_sequence > up_to {
+                break;
+            }
+            let batch = StoredBatch::decode(&bytes)
+                .map_err(|error| Fault::Corrupt(format!("batch {first_sequence}: {error}")))?;
+            for (offset, stored) in batch.records.iter().enumerate() {
+                let sequence = first_sequence + offset as u64;
+                if sequence <= after || sequence > up_to {
+                    continue;
+                }
+                let body = RecordBody::decode(&stored.body)
+                    .map_err(|error| Fault::Corrupt(format!("record {sequence}: {error}")))?;
+                if let RecordBody::Entry(entry) = body {
+                    visit(sequence, batch.timestamp, &entry);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The hash chain's value right after `sequence` (`None` past the head or for 0).
+    pub fn record_hash_at(&self, sequence: Sequence) -> Result<Option<[u8; 32]>, Fault> {
+        if sequence == 0 || sequence > self.shared.state.read().last_sequence() {
+            return Ok(None);
+        }
+        Ok(self
+            .shared
+            .store
+            .batch_holding(sequence)?
+            .and_then(|batch| batch.records.get((sequence - batch.first_sequence) as usize).map(|record| record.hash)))
+    }
+
     pub fn checkpoint(&self) -> Checkpoint {
         let state = self.shared.state.read();
         Checkpoint {

@@ -156,7 +156,17 @@ impl Store {
 
     /// Every stored batch in sequence order, as (first sequence, bytes of all its chunks).
     pub fn batches(&self) -> impl Iterator<Item = Result<(Sequence, Vec<u8>), Fault>> + '_ {
-        let mut chunks = self.journal.iter().peekable();
+        self.batches_from(0)
+    }
+
+    /// The stored batches from the one holding `sequence` on, in sequence order (all of them for 0).
+    pub fn batches_from(&self, sequence: Sequence) -> impl Iterator<Item = Result<(Sequence, Vec<u8>), Fault>> + '_ {
+        // The batch holding `sequence` is the last one starting at or before it.
+        let start = match self.journal.range(..=chunk_key(sequence, u32::MAX)).next_back() {
+            Some(Ok((key, _))) => parse_chunk_key(&key).map(|(first, _)| first).unwrap_or(0),
+            _ => 0,
+        };
+        let mut chunks = self.journal.range(chunk_key(start, 0)..).peekable();
         std::iter::from_fn(move || {
             let (key, value) = match chunks.next()? {
                 Ok(item) => item,

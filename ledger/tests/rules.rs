@@ -399,6 +399,22 @@ fn balances_as_of_a_sequence_or_a_time_and_paged_history() {
     assert_eq!(last.lines.len(), 1);
     assert_eq!(last.next_cursor, None);
     assert!(reader.history(&AccountId(id(0xDEAD)), None, 2).unwrap().is_none());
+
+    // Entries between two sequences, read back from the journal, bounds exclusive then inclusive.
+    let mut seen = Vec::new();
+    reader
+        .for_each_entry_between(sequences[0], sequences[3], |sequence, _, entry| seen.push((sequence, entry.id)))
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![(sequences[1], EntryId(id(2))), (sequences[2], EntryId(id(3))), (sequences[3], EntryId(id(4)))]
+    );
+    let mut all = 0;
+    reader.for_each_entry_between(0, u64::MAX, |_, _, _| all += 1).unwrap();
+    assert_eq!(all, 5);
+    let mut none = 0;
+    reader.for_each_entry_between(sequences[4], u64::MAX, |_, _, _| none += 1).unwrap();
+    assert_eq!(none, 0);
 }
 
 #[test]

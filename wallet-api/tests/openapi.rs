@@ -1009,6 +1009,30 @@ async fn real_answers_match_the_document() {
     assert_eq!(report.json["ok"], true);
     expect(s, c, VERIFY, "/v1/ledger/verify", merchant_token, None, None, 403).await;
 
+    // Finance reports.
+    const TRIAL: (&str, &str) = ("GET", "/v1/reports/trial-balance");
+    let trial = expect(s, c, TRIAL, "/v1/reports/trial-balance", Some(&finance), None, None, 200).await;
+    assert_eq!(trial.json["totals"]["balanced"], true);
+    let since = "/v1/reports/trial-balance?from=2020-01-01T00:00:00Z&as_of=2099-01-01T00:00:00Z";
+    expect(s, c, TRIAL, since, admin, None, None, 200).await;
+    expect(s, c, TRIAL, "/v1/reports/trial-balance?as_of=yesterday", admin, None, None, 422).await;
+    let backwards = "/v1/reports/trial-balance?from=2030-01-01T00:00:00Z&as_of=2029-01-01T00:00:00Z";
+    expect(s, c, TRIAL, backwards, admin, None, None, 422).await;
+    expect(s, c, TRIAL, "/v1/reports/trial-balance", merchant_token, None, None, 403).await;
+    const ROLL: (&str, &str) = ("GET", "/v1/reports/wallet-roll-forward");
+    let roll = expect(s, c, ROLL, "/v1/reports/wallet-roll-forward", Some(&finance), None, None, 200).await;
+    assert_eq!(roll.json["ties_out"], true);
+    expect(s, c, ROLL, "/v1/reports/wallet-roll-forward?to=x", admin, None, None, 422).await;
+    const CLOSE: (&str, &str) = ("POST", "/v1/ledger/close");
+    let old_day = json!({ "date": "2020-01-01" });
+    let closed = expect(s, c, CLOSE, "/v1/ledger/close", Some(&finance), Some(old_day), None, 200).await;
+    assert_eq!(closed.json["sequence"], 0);
+    let today = crate::today_in_beijing();
+    expect(s, c, CLOSE, "/v1/ledger/close", Some(&finance), Some(json!({ "date": today })), None, 422).await;
+    expect(s, c, CLOSE, "/v1/ledger/close", Some(&finance), Some(json!({ "date": "2020-13-01" })), None, 422).await;
+    expect(s, c, CLOSE, "/v1/ledger/close", Some(&finance), Some(json!({ "day": "2020-01-01" })), None, 422).await;
+    expect(s, c, CLOSE, "/v1/ledger/close", merchant_token, Some(json!({ "date": "2020-01-01" })), None, 403).await;
+
     // Webhooks.
     const WEBHOOKS: (&str, &str) = ("POST", "/v1/webhooks");
     expect(
@@ -1326,4 +1350,10 @@ async fn real_answers_match_the_document() {
         let success = checked.iter().any(|(m, p, status)| *m == method && *p == path && (200..300).contains(status));
         assert!(success, "{method} {path}: no success answer was checked (add a call to this test)");
     }
+}
+
+/// Today's date in Beijing time (UTC+8), `YYYY-MM-DD`.
+fn today_in_beijing() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    settlement::business_day::business_day_of(now).unwrap().to_string()
 }

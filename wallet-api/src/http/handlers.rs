@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 type HandlerResult = Result<Response, ApiError>;
 
-fn require_staff(principal: &Principal) -> Result<(), ApiError> {
+pub(crate) fn require_staff(principal: &Principal) -> Result<(), ApiError> {
     if principal.role.is_staff() {
         Ok(())
     } else {
@@ -810,7 +810,7 @@ pub struct StatementQuery {
     pub limit: Option<usize>,
 }
 
-fn parse_time(field: &str, text: Option<&str>) -> Result<Option<ledger::Timestamp>, ApiError> {
+pub(crate) fn parse_time(field: &str, text: Option<&str>) -> Result<Option<ledger::Timestamp>, ApiError> {
     text.map(|text| {
         crate::time::parse_rfc3339(text).ok_or_else(|| {
             api_error(ErrorClass::Unprocessable, "validation_failed", format!("{field} must be an RFC 3339 time"))

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod finance;
 pub mod handlers;
 pub mod listener;
 pub mod metering;
@@ -109,6 +110,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/meters/{id}/self-readings"),
     ("POST", "/v1/meters/{id}/rollover"),
     ("POST", "/v1/meters/{id}/replacement"),
+    ("GET", "/v1/reports/trial-balance"),
+    ("GET", "/v1/reports/wallet-roll-forward"),
+    ("POST", "/v1/ledger/close"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -145,6 +149,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/meters/{id}/self-readings", post(metering::create_self_reading))
         .route("/v1/meters/{id}/rollover", post(metering::declare_rollover))
         .route("/v1/meters/{id}/replacement", post(metering::replace_meter))
+        .route("/v1/reports/trial-balance", get(finance::trial_balance))
+        .route("/v1/reports/wallet-roll-forward", get(finance::wallet_roll_forward))
+        .route("/v1/ledger/close", post(finance::close_day))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

@@ -9,6 +9,7 @@
 
 use super::error::{problem, PROBLEM_CONTENT_TYPE};
 use super::extract::{DecimalString, DECIMAL_STRING_BYTES_MAX};
+use super::finance;
 use super::handlers;
 use super::metering;
 use axum::body::Bytes;
@@ -115,6 +116,9 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         metering::create_self_reading,
         metering::declare_rollover,
         metering::replace_meter,
+        finance::trial_balance,
+        finance::wallet_roll_forward,
+        finance::close_day,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -125,6 +129,10 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         (name = TAG_PAYMENTS, description = "Merchant payments and refunds."),
         (name = TAG_EVENTS, description = "Events in commit order, and webhooks that deliver them."),
         (name = TAG_LEDGER, description = "Ledger integrity."),
+        (
+            name = finance::TAG_FINANCE,
+            description = "Finance reports: trial balance, wallet-liability roll-forward, signed daily close."
+        ),
         (
             name = TAG_METERING,
             description = "Tariffs (annual volume tiers), meters with their ed25519 keys, signed readings \

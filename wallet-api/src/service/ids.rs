@@ -91,6 +91,11 @@ pub fn arrears_account(customer: Uuid) -> AccountId {
     AccountId(derive(&[b"account", b"arrears", customer.as_bytes()]))
 }
 
+/// The note that closes a business day: one per day, so a second close cannot differ.
+pub fn day_close(day: &str) -> EntryId {
+    EntryId(derive(&[b"day-close", day.as_bytes()]))
+}
+
 pub fn entry_for(object: Uuid, purpose: &str) -> EntryId {
     EntryId(derive(&[b"entry", object.as_bytes(), purpose.as_bytes()]))
 }

@@ -8,6 +8,7 @@
 //! code issued) are notes in the same journal, so they share its durability and atomicity.
 
 pub mod error;
+pub mod finance;
 pub mod ids;
 pub mod metering;
 pub mod model;

@@ -248,6 +248,42 @@ pub struct WebhookProgress {
     pub delivered_through: u64,
 }
 
+/// Payload: [`DayClosed`].
+pub const DAY_CLOSED: &str = "day_closed";
+
+/// A business day (Beijing time) closed by finance: where the journal stood at the end of the day,
+/// the day's trial-balance totals, and the engine's ed25519 signature over them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayClosed {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// The last journal record committed before the day ended.
+    pub sequence: u64,
+    /// The hash chain's value at that record, hex.
+    pub head_hash: String,
+    pub debits: Decimal,
+    pub credits: Decimal,
+    pub balanced: bool,
+    /// Exactly the bytes signed (UTF-8), so an auditor can check them with the public key alone.
+    pub signed_message: String,
+    pub signature: String,
+    pub public_key: String,
+    /// When the close was made (microseconds since the epoch).
+    pub closed_at: ledger::Timestamp,
+}
+
+impl DayClosed {
+    /// `gaswallet-day-close|<day>|<sequence>|<head hash hex>|<debits>|<credits>`.
+    pub fn signed_message(
+        day: &str,
+        sequence: u64,
+        head_hash: &[u8; 32],
+        totals: &super::finance::TrialBalanceTotals,
+    ) -> String {
+        format!("gaswallet-day-close|{day}|{sequence}|{}|{}|{}", hex::encode(head_hash), totals.debits, totals.credits)
+    }
+}
+
 /// Encodes a note payload.
 pub fn encode<T: Serialize>(payload: &T) -> Vec<u8> {
     // Serializing these plain structs to a Vec cannot fail (no maps with non-string keys, no

@@ -85,6 +85,8 @@ pub struct ProjectionState {
     pub self_readings: HashMap<Uuid, Vec<SelfReading>>,
     /// Tariffs by code: the shipped Beijing defaults, replaced by any `PUT /v1/tariffs/{code}`.
     pub tariffs: HashMap<String, crate::metering::tariff::Tariff>,
+    /// Closed business days by `YYYY-MM-DD`.
+    pub closed_days: HashMap<String, notes::DayClosed>,
 }
 
 impl ProjectionState {
@@ -237,6 +239,11 @@ impl ProjectionState {
                             created_at: at,
                         },
                     );
+                }
+            }
+            notes::DAY_CLOSED => {
+                if let Some(note) = parse::<notes::DayClosed>(kind, payload) {
+                    self.closed_days.insert(note.day.clone(), note);
                 }
             }
             notes::MERCHANT_REGISTERED => {
