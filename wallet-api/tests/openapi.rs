@@ -45,7 +45,7 @@ const CYCLE_START_PATTERN: &str = r"^[0-9]{2}-[0-9]{2}$";
 /// The pattern of a tariff code (the `{code}` path parameter).
 const TARIFF_CODE_PATTERN: &str = r"^[a-z0-9-]{1,32}$";
 /// Path parameters that are not UUIDs.
-const TEXT_PATH_PARAMETERS: [&str; 1] = ["code"];
+const TEXT_PATH_PARAMETERS: [&str; 2] = ["code", "date"];
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 /// Routes that need no token.
 const PUBLIC: [&str; 3] = ["/healthz", "/metrics", "/v1/openapi.json"];
@@ -727,7 +727,7 @@ impl Conformance {
             panic!("{context}: content type {:?}, documented {:?}", reply.content_type, content.keys())
         });
         let schema = &media["schema"];
-        if reply.content_type.starts_with("text/plain") {
+        if reply.content_type.starts_with("text/") {
             assert!(std::str::from_utf8(&reply.body).is_ok(), "{context}");
             assert_eq!(resolve(&self.doc, schema)["type"], "string", "{context}");
         } else {
@@ -1032,6 +1032,26 @@ async fn real_answers_match_the_document() {
     expect(s, c, CLOSE, "/v1/ledger/close", Some(&finance), Some(json!({ "date": "2020-13-01" })), None, 422).await;
     expect(s, c, CLOSE, "/v1/ledger/close", Some(&finance), Some(json!({ "day": "2020-01-01" })), None, 422).await;
     expect(s, c, CLOSE, "/v1/ledger/close", merchant_token, Some(json!({ "date": "2020-01-01" })), None, 403).await;
+
+    // Merchant settlement (T+1): today has not ended; an old day settles with no lines.
+    const SETTLE: (&str, &str) = ("POST", "/v1/settlements/merchants");
+    let today_body = json!({ "date": crate::today_in_beijing() });
+    expect(s, c, SETTLE, "/v1/settlements/merchants", Some(&finance), Some(today_body), None, 422).await;
+    let old = json!({ "date": "2020-01-02" });
+    let batch = expect(s, c, SETTLE, "/v1/settlements/merchants", Some(&finance), Some(old), None, 200).await;
+    assert_eq!(batch.json["lines"], json!([]));
+    let older = json!({ "date": "2020-01-01" });
+    expect(s, c, SETTLE, "/v1/settlements/merchants", Some(&finance), Some(older), None, 409).await;
+    expect(s, c, SETTLE, "/v1/settlements/merchants", merchant_token, Some(json!({ "date": "2020-01-02" })), None, 403)
+        .await;
+    const SETTLED: (&str, &str) = ("GET", "/v1/settlements/merchants/{date}");
+    expect(s, c, SETTLED, "/v1/settlements/merchants/2020-01-02", merchant_token, None, None, 200).await;
+    expect(s, c, SETTLED, "/v1/settlements/merchants/2020-01-03", Some(&finance), None, None, 404).await;
+    expect(s, c, SETTLED, "/v1/settlements/merchants/2020-01-02", customer_token, None, None, 403).await;
+    const REPORT: (&str, &str) = ("GET", "/v1/settlements/merchants/{date}/report.csv");
+    expect(s, c, REPORT, "/v1/settlements/merchants/2020-01-02/report.csv", Some(&finance), None, None, 200).await;
+    expect(s, c, REPORT, "/v1/settlements/merchants/1999-99-99/report.csv", Some(&finance), None, None, 404).await;
+    expect(s, c, REPORT, "/v1/settlements/merchants/2020-01-02/report.csv", customer_token, None, None, 403).await;
 
     // Webhooks.
     const WEBHOOKS: (&str, &str) = ("POST", "/v1/webhooks");

@@ -113,6 +113,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/reports/trial-balance"),
     ("GET", "/v1/reports/wallet-roll-forward"),
     ("POST", "/v1/ledger/close"),
+    ("POST", "/v1/settlements/merchants"),
+    ("GET", "/v1/settlements/merchants/{date}"),
+    ("GET", "/v1/settlements/merchants/{date}/report.csv"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -152,6 +155,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/reports/trial-balance", get(finance::trial_balance))
         .route("/v1/reports/wallet-roll-forward", get(finance::wallet_roll_forward))
         .route("/v1/ledger/close", post(finance::close_day))
+        .route("/v1/settlements/merchants", post(finance::settle_merchants))
+        .route("/v1/settlements/merchants/{date}", get(finance::get_merchant_settlement))
+        .route("/v1/settlements/merchants/{date}/report.csv", get(finance::merchant_settlement_csv))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

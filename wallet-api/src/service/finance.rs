@@ -28,13 +28,13 @@ pub struct TrialBalanceLine {
     pub normal_side: &'static str,
     /// How many accounts carry this code.
     pub accounts: u64,
-    #[schema(value_type = String, example = "1200.00")]
+    #[schema(value_type = crate::http::extract::DecimalString, example = "1200.00")]
     pub opening: Decimal,
-    #[schema(value_type = String, example = "86.13")]
+    #[schema(value_type = crate::http::extract::DecimalString, example = "86.13")]
     pub debits: Decimal,
-    #[schema(value_type = String, example = "500.00")]
+    #[schema(value_type = crate::http::extract::DecimalString, example = "500.00")]
     pub credits: Decimal,
-    #[schema(value_type = String, example = "1613.87")]
+    #[schema(value_type = crate::http::extract::DecimalString, example = "1613.87")]
     pub closing: Decimal,
 }
 
@@ -42,15 +42,15 @@ pub struct TrialBalanceLine {
 /// closing credit balances, or the ledger is broken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TrialBalanceTotals {
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub debits: Decimal,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub credits: Decimal,
     /// Sum of the closing balances of accounts that stand on the debit side.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub closing_debit_balances: Decimal,
     /// Sum of the closing balances of accounts that stand on the credit side.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub closing_credit_balances: Decimal,
     pub balanced: bool,
 }
@@ -80,10 +80,10 @@ pub struct RollForwardLine {
     #[schema(example = "topup")]
     pub category: String,
     /// What this kind added to the wallets (credits).
-    #[schema(value_type = String, example = "500.00")]
+    #[schema(value_type = crate::http::extract::DecimalString, example = "500.00")]
     pub increases: Decimal,
     /// What it took from them (debits).
-    #[schema(value_type = String, example = "0.00")]
+    #[schema(value_type = crate::http::extract::DecimalString, example = "0.00")]
     pub decreases: Decimal,
     pub entries: u64,
 }
@@ -96,22 +96,22 @@ pub struct WalletRollForward {
     pub to: String,
     pub from_sequence: u64,
     pub to_sequence: u64,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub opening: Decimal,
     /// Convenience totals of the movements named in the design brief.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub topups: Decimal,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub gas: Decimal,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub payments: Decimal,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub refunds: Decimal,
     /// Everything else, net (arrears payments, service orders, adjustments).
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub other: Decimal,
     pub lines: Vec<RollForwardLine>,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::http::extract::DecimalString)]
     pub closing: Decimal,
     /// Whether opening + movements equals the closing balance read from the ledger.
     pub ties_out: bool,

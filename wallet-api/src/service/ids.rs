@@ -32,6 +32,21 @@ pub fn merchant_fee_revenue_account() -> AccountId {
     AccountId(derive(&[b"account", b"merchant-fee-revenue"]))
 }
 
+/// The bank account payouts to merchants and technicians are paid from.
+pub fn settlement_bank_account() -> AccountId {
+    AccountId(derive(&[b"account", b"settlement-bank"]))
+}
+
+/// One merchant's settlement of one business day: its entries and note derive from this.
+pub fn merchant_settlement(merchant: Uuid, date: &str) -> Uuid {
+    derive(&[b"merchant-settlement", merchant.as_bytes(), date.as_bytes()])
+}
+
+/// The merchant settlement batch of a business day.
+pub fn merchant_settlement_batch(date: &str) -> Uuid {
+    derive(&[b"merchant-settlement-batch", date.as_bytes()])
+}
+
 pub fn wallet_account(customer: Uuid) -> AccountId {
     AccountId(derive(&[b"account", b"wallet", customer.as_bytes()]))
 }

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod finance;
 pub mod ids;
+pub mod merchant_settlement;
 pub mod metering;
 pub mod model;
 pub mod notes;
@@ -145,6 +146,13 @@ pub fn volume(amount: Decimal) -> String {
     let mut value = amount;
     value.rescale(3);
     value.to_string()
+}
+
+/// CNY at exactly two decimals (whole fen), for answers that serialize the `Decimal` itself.
+pub fn fen(amount: Decimal) -> Decimal {
+    let mut value = amount;
+    value.rescale(2);
+    value
 }
 
 /// Renders CNY with exactly two decimals.

@@ -284,6 +284,40 @@ impl DayClosed {
     }
 }
 
+/// Payload: [`MerchantSettled`].
+pub const MERCHANT_SETTLED: &str = "merchant_settled";
+
+/// One merchant's T+1 settlement of one business day, as posted (see `settlement::merchant`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantSettled {
+    pub merchant_id: Uuid,
+    pub merchant_name: String,
+    /// `YYYY-MM-DD`, Beijing time.
+    pub date: String,
+    pub fee_rate: Decimal,
+    pub payments: u64,
+    pub refunds: u64,
+    pub gross: Decimal,
+    pub refunded: Decimal,
+    pub fees_charged: Decimal,
+    pub fees_returned: Decimal,
+    pub net: Decimal,
+    pub deficit_brought_forward: Decimal,
+    pub payout: Decimal,
+    pub deficit_carried_forward: Decimal,
+}
+
+/// Payload: [`MerchantBatchSettled`].
+pub const MERCHANT_BATCH_SETTLED: &str = "merchant_batch_settled";
+
+/// A business day's merchant settlement batch is complete (recorded after its lines).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantBatchSettled {
+    pub batch_id: Uuid,
+    /// `YYYY-MM-DD`, Beijing time.
+    pub date: String,
+}
+
 /// Encodes a note payload.
 pub fn encode<T: Serialize>(payload: &T) -> Vec<u8> {
     // Serializing these plain structs to a Vec cannot fail (no maps with non-string keys, no

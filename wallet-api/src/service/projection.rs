@@ -87,6 +87,9 @@ pub struct ProjectionState {
     pub tariffs: HashMap<String, crate::metering::tariff::Tariff>,
     /// Closed business days by `YYYY-MM-DD`.
     pub closed_days: HashMap<String, notes::DayClosed>,
+    /// Merchant settlements by day (`YYYY-MM-DD`, in order) and merchant.
+    pub merchant_settlements:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<Uuid, notes::MerchantSettled>>,
 }
 
 impl ProjectionState {
@@ -239,6 +242,16 @@ impl ProjectionState {
                             created_at: at,
                         },
                     );
+                }
+            }
+            notes::MERCHANT_SETTLED => {
+                if let Some(note) = parse::<notes::MerchantSettled>(kind, payload) {
+                    self.merchant_settlements.entry(note.date.clone()).or_default().insert(note.merchant_id, note);
+                }
+            }
+            notes::MERCHANT_BATCH_SETTLED => {
+                if let Some(note) = parse::<notes::MerchantBatchSettled>(kind, payload) {
+                    self.merchant_settlements.entry(note.date).or_default();
                 }
             }
             notes::DAY_CLOSED => {
@@ -583,5 +596,6 @@ pub fn system_accounts() -> Vec<(AccountId, ledger::ChartCode)> {
         ids::CHANNELS.iter().map(|channel| (ids::channel_clearing_account(channel), chart::CHANNEL_CLEARING)).collect();
     accounts.push((ids::gas_revenue_account(), chart::GAS_SALES_REVENUE));
     accounts.push((ids::merchant_fee_revenue_account(), chart::MERCHANT_FEE_REVENUE));
+    accounts.push((ids::settlement_bank_account(), chart::SETTLEMENT_BANK));
     accounts
 }
