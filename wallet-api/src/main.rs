@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+// glibc's malloc serialises the server's threads on its arena locks under load (seen in `perf`
+// as futex waits in `__lll_lock_wait_private`); mimalloc keeps per-thread heaps.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = wallet_api::cli::Cli::parse();
     match wallet_api::cli::run(cli) {

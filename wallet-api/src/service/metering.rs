@@ -91,7 +91,7 @@ struct Candidate {
 #[derive(Debug)]
 struct CustomerBatch {
     customer: super::model::Customer,
-    tariff: Tariff,
+    tariff: std::sync::Arc<Tariff>,
     annual: Option<(chrono::NaiveDate, Decimal)>,
     payable: Decimal,
     arrears: Decimal,
@@ -861,7 +861,7 @@ impl Service {
             .read()
             .tariffs
             .get(code)
-            .map(tariff_json)
+            .map(|tariff| tariff_json(tariff))
             .ok_or_else(|| ServiceError::not_found(format!("no tariff {code:?}")))
     }
 }
@@ -1214,6 +1214,10 @@ pub const MONTHLY_BILLS_PER_CUSTOMER_PER_RUN_MAX: usize = ledger::command::LINKE
 /// Customers whose bills are planned and committed together.
 pub const BILLING_CUSTOMERS_PER_SUBMISSION: usize = 1000;
 
+/// Chunks of a billing run in flight at once (each worker owns a quarter of the lock stripes).
+/// The run joins exactly this many workers.
+pub const BILLING_WORKERS: usize = 4;
+
 /// Day of the following month on which a monthly bill is due and debited (00:00 Beijing time).
 pub const MONTHLY_BILL_DUE_DAY: u32 = 10;
 
@@ -1304,12 +1308,24 @@ impl Service {
                 months.push(month);
             }
         }
-        let customers: Vec<(Uuid, Vec<DueMonth>)> = by_customer.into_iter().collect();
-        let mut issued = 0;
-        for chunk in customers.chunks(BILLING_CUSTOMERS_PER_SUBMISSION) {
-            issued += self.issue_monthly_bills(chunk, now).await?;
+        // Workers own disjoint sets of lock stripes (stripe mod BILLING_WORKERS), so one worker plans
+        // its next chunk while another's chunk is being committed; within a worker, chunks run one
+        // after the other. Chunks of one worker share stripes, so they could not overlap anyway.
+        let mut partitions: Vec<Vec<(Uuid, Vec<DueMonth>)>> = (0..BILLING_WORKERS).map(|_| Vec::new()).collect();
+        for (customer, months) in by_customer {
+            partitions[customer_stripe(customer) % BILLING_WORKERS].push((customer, months));
         }
-        Ok(issued)
+        let worker = |customers: Vec<(Uuid, Vec<DueMonth>)>| async move {
+            let mut issued = 0;
+            for chunk in customers.chunks(BILLING_CUSTOMERS_PER_SUBMISSION) {
+                issued += self.issue_monthly_bills(chunk, now).await?;
+            }
+            Ok::<usize, ServiceError>(issued)
+        };
+        let mut partitions = partitions.into_iter();
+        let mut next = || partitions.next().unwrap_or_default();
+        let (a, b, c, d) = tokio::join!(worker(next()), worker(next()), worker(next()), worker(next()));
+        Ok(a? + b? + c? + d?)
     }
 
     /// Plans, commits and (for refusals for funds) re-plans the bills of a chunk of customers.

@@ -84,7 +84,7 @@ pub struct ProjectionState {
     /// Customers' own readings per meter, oldest first.
     pub self_readings: HashMap<Uuid, Vec<SelfReading>>,
     /// Tariffs by code: the shipped Beijing defaults, replaced by any `PUT /v1/tariffs/{code}`.
-    pub tariffs: HashMap<String, crate::metering::tariff::Tariff>,
+    pub tariffs: HashMap<String, std::sync::Arc<crate::metering::tariff::Tariff>>,
     /// Closed business days by `YYYY-MM-DD`.
     pub closed_days: HashMap<String, notes::DayClosed>,
     /// Merchant settlements by day (`YYYY-MM-DD`, in order) and merchant.
@@ -94,8 +94,12 @@ pub struct ProjectionState {
 
 impl ProjectionState {
     /// The tariff a customer is priced by (falls back to the shipped general tariff).
-    pub fn tariff_for(&self, code: &str) -> crate::metering::tariff::Tariff {
-        self.tariffs.get(code).cloned().unwrap_or_else(crate::metering::tariff::Tariff::beijing_residential)
+    /// The tariff with this code (shared: planning a reading or a bill must not copy tariff tables).
+    pub fn tariff_for(&self, code: &str) -> std::sync::Arc<crate::metering::tariff::Tariff> {
+        self.tariffs
+            .get(code)
+            .cloned()
+            .unwrap_or_else(|| std::sync::Arc::new(crate::metering::tariff::Tariff::beijing_residential()))
     }
 }
 
@@ -155,7 +159,7 @@ impl Default for Projection {
             crate::metering::tariff::Tariff::beijing_residential(),
             crate::metering::tariff::Tariff::beijing_residential_heating(),
         ] {
-            state.tariffs.insert(tariff.code.clone(), tariff);
+            state.tariffs.insert(tariff.code.clone(), std::sync::Arc::new(tariff));
         }
         Projection { state: RwLock::new(state) }
     }
@@ -542,7 +546,7 @@ impl ProjectionState {
             }
             notes::TARIFF_SET => {
                 if let Some(tariff) = parse::<crate::metering::tariff::Tariff>(kind, payload) {
-                    self.tariffs.insert(tariff.code.clone(), tariff);
+                    self.tariffs.insert(tariff.code.clone(), std::sync::Arc::new(tariff));
                 }
             }
             notes::WEBHOOK_PROGRESS => {
