@@ -24,3 +24,6 @@ pub mod business_day;
 pub mod fees;
 pub mod merchant;
 pub mod money;
+pub mod rules;
+pub mod service_order;
+pub mod timestamps;
