@@ -24,6 +24,8 @@ pub mod business_day;
 pub mod fees;
 pub mod merchant;
 pub mod money;
+pub mod rating_settlement;
 pub mod rules;
 pub mod service_order;
+pub mod technician_tier;
 pub mod timestamps;
