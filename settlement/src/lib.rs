@@ -26,6 +26,7 @@ pub mod merchant;
 pub mod money;
 pub mod payout;
 pub mod rating_settlement;
+pub mod reconciliation;
 pub mod reports;
 pub mod rules;
 pub mod service_order;
