@@ -208,22 +208,24 @@ async fn readings_racing_payments_on_one_wallet_charge_exactly_what_was_priced()
             let _ = service.pay(&merchant_principal, &code, dec!(4.00), &format!("R-{number}"), &request).await;
         });
     }
-    for counter in 1..=10u64 {
-        let service = service.clone();
-        let signed = reading(
-            &key,
-            &meter_id,
-            counter,
-            &format!("{}.000", counter * 2),
-            &format!("2026-03-01T{:02}:00:00Z", counter),
-        );
-        tasks.spawn(async move {
-            // Readings of one meter must arrive in order: each batch waits for its turn.
-            tokio::time::sleep(std::time::Duration::from_millis(counter * 15)).await;
-            let results = service.ingest_readings(&admin, &[signed]).await.unwrap();
+    // Readings of one meter arrive in order (a concentrator sends them one after the other), while
+    // the payments race them.
+    let readings_service = service.clone();
+    let readings_key = key.clone();
+    let readings_meter = meter_id.clone();
+    tasks.spawn(async move {
+        for counter in 1..=10u64 {
+            let signed = reading(
+                &readings_key,
+                &readings_meter,
+                counter,
+                &format!("{}.000", counter * 2),
+                &format!("2026-03-01T{:02}:00:00Z", counter),
+            );
+            let results = readings_service.ingest_readings(&admin, &[signed]).await.unwrap();
             assert_eq!(results[0].status, "accepted", "{results:?}");
-        });
-    }
+        }
+    });
     while let Some(joined) = tasks.join_next().await {
         joined.unwrap();
     }

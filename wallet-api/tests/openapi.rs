@@ -45,12 +45,18 @@ const CYCLE_START_PATTERN: &str = r"^[0-9]{2}-[0-9]{2}$";
 /// The pattern of a tariff code (the `{code}` path parameter).
 const TARIFF_CODE_PATTERN: &str = r"^[a-z0-9-]{1,32}$";
 /// Path parameters that are not UUIDs.
-const TEXT_PATH_PARAMETERS: [&str; 2] = ["code", "date"];
+const TEXT_PATH_PARAMETERS: [&str; 3] = ["code", "date", "job"];
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 /// Routes that need no token.
 const PUBLIC: [&str; 3] = ["/healthz", "/metrics", "/v1/openapi.json"];
 /// Money-moving POSTs: Idempotency-Key required.
-const KEY_REQUIRED: [&str; 3] = ["/v1/wallets/{id}/topups", "/v1/payments", "/v1/payments/{id}/refunds"];
+const KEY_REQUIRED: [&str; 5] = [
+    "/v1/wallets/{id}/topups",
+    "/v1/payments",
+    "/v1/payments/{id}/refunds",
+    "/v1/service-orders",
+    "/v1/service-orders/{id}/refunds",
+];
 /// POSTs that take an optional Idempotency-Key.
 const KEY_OPTIONAL: [&str; 3] = ["/v1/customers", "/v1/merchants", "/v1/wallets/{id}/payment-codes"];
 /// Property names that carry money, rates or volumes, wherever they appear. (A reading's `register`
@@ -256,8 +262,14 @@ fn every_operation_is_fully_described() {
             }
         } else {
             assert!(
-                // Verify and a rollover declaration carry nothing but the path.
-                method == "GET" || path == "/v1/ledger/verify" || path == "/v1/meters/{id}/rollover",
+                // Verify, a rollover declaration, order steps and jobs carry nothing but the path.
+                method == "GET"
+                    || path == "/v1/ledger/verify"
+                    || path == "/v1/meters/{id}/rollover"
+                    || path == "/v1/jobs/{job}"
+                    || ["accept", "complete", "cancel"]
+                        .iter()
+                        .any(|step| *path == format!("/v1/service-orders/{{id}}/{step}")),
                 "{context}: a POST or PUT without a documented body"
             );
         }
@@ -393,6 +405,7 @@ fn enumerations_mirror_the_service() {
         EventType::ValveOpen,
         EventType::ValveCloseDeferred,
         EventType::BillIssued,
+        EventType::PayoutMade,
     ];
     for event_type in types {
         match event_type {
@@ -404,7 +417,8 @@ fn enumerations_mirror_the_service() {
             | EventType::ValveArmed
             | EventType::ValveOpen
             | EventType::ValveCloseDeferred
-            | EventType::BillIssued => {}
+            | EventType::BillIssued
+            | EventType::PayoutMade => {}
         }
     }
     let served: BTreeSet<String> = types.iter().map(|event_type| event_type.as_str().to_owned()).collect();
@@ -439,6 +453,8 @@ struct TestServer {
     base_url: String,
     admin_token: String,
     client: HttpClient,
+    /// The server's clock: real time until the test moves it (to end a business day).
+    clock: std::sync::Arc<ledger::ManualClock>,
     shutdown: Option<oneshot::Sender<()>>,
     _data: TempDir,
 }
@@ -468,7 +484,9 @@ impl Reply {
 /// The server as `gaswallet serve` runs it (`open_service` + `http::run`) on 127.0.0.1:0.
 async fn spawn_server() -> TestServer {
     let data = tempfile::tempdir().unwrap();
-    let (service, _) = wallet_api::serve::open_service(data.path()).await.unwrap();
+    let clock = std::sync::Arc::new(ledger::ManualClock::new(SystemClock.now()));
+    let service_clock: std::sync::Arc<dyn Clock> = clock.clone();
+    let (service, _) = wallet_api::serve::open_service_with_clock(data.path(), service_clock).await.unwrap();
     let admin_token = match std::env::var(wallet_api::serve::ADMIN_TOKEN_ENV) {
         Ok(token) => token.trim().to_owned(),
         Err(_) => {
@@ -482,7 +500,14 @@ async fn spawn_server() -> TestServer {
         let _ = stopped.await;
     }));
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    TestServer { base_url: format!("http://{address}"), admin_token, client, shutdown: Some(shutdown), _data: data }
+    TestServer {
+        base_url: format!("http://{address}"),
+        admin_token,
+        client,
+        clock,
+        shutdown: Some(shutdown),
+        _data: data,
+    }
 }
 
 impl TestServer {
@@ -1053,6 +1078,156 @@ async fn real_answers_match_the_document() {
     expect(s, c, REPORT, "/v1/settlements/merchants/1999-99-99/report.csv", Some(&finance), None, None, 404).await;
     expect(s, c, REPORT, "/v1/settlements/merchants/2020-01-02/report.csv", customer_token, None, None, 403).await;
 
+    // Service orders: book, accept, complete, rate (a dispute), resolve, and the payout routes.
+    const BOOK: (&str, &str) = ("POST", "/v1/service-orders");
+    let service = |price: &str| json!({ "service": "boiler check", "price": price });
+    let order =
+        expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(service("1.00")), Some(&key()), 201).await;
+    expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(service("1.00")), None, 400).await;
+    expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(service("0.00")), Some(&key()), 422).await;
+    expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(service("9999999.00")), Some(&key()), 402).await;
+    expect(s, c, BOOK, "/v1/service-orders", Some(&technician_token), Some(service("1.00")), Some(&key()), 403).await;
+    let reused = key();
+    expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(service("1.00")), Some(&reused), 201).await;
+    expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(service("2.00")), Some(&reused), 409).await;
+    let huge = json!({ "service": "x".repeat(REQUEST_BODY_BYTES_MAX), "price": "1.00" });
+    expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(huge), Some(&key()), 413).await;
+    let order_id = order.str("id");
+    let order_path = |step: &str| format!("/v1/service-orders/{order_id}{step}");
+    const ORDER: (&str, &str) = ("GET", "/v1/service-orders/{id}");
+    expect(s, c, ORDER, &order_path(""), customer_token, None, None, 200).await;
+    expect(s, c, ORDER, &format!("/v1/service-orders/{}", Uuid::new_v4()), admin, None, None, 404).await;
+    const ACCEPT: (&str, &str) = ("POST", "/v1/service-orders/{id}/accept");
+    expect(s, c, ACCEPT, &order_path("/accept"), customer_token, None, None, 403).await;
+    expect(
+        s,
+        c,
+        ACCEPT,
+        &format!("/v1/service-orders/{}/accept", Uuid::new_v4()),
+        Some(&technician_token),
+        None,
+        None,
+        404,
+    )
+    .await;
+    expect(s, c, ACCEPT, &order_path("/accept"), Some(&technician_token), None, None, 200).await;
+    const CANCEL: (&str, &str) = ("POST", "/v1/service-orders/{id}/cancel");
+    expect(s, c, CANCEL, &order_path("/cancel"), customer_token, None, None, 409).await;
+    expect(s, c, CANCEL, &order_path("/cancel"), Some(&technician_token), None, None, 403).await;
+    expect(s, c, CANCEL, &format!("/v1/service-orders/{}/cancel", Uuid::new_v4()), customer_token, None, None, 404)
+        .await;
+    let spare =
+        expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(service("1.00")), Some(&key()), 201).await;
+    let cancel_path = format!("/v1/service-orders/{}/cancel", spare.str("id"));
+    let cancelled = expect(s, c, CANCEL, &cancel_path, customer_token, None, None, 200).await;
+    assert_eq!(cancelled.json["status"], "cancelled");
+    const COMPLETE: (&str, &str) = ("POST", "/v1/service-orders/{id}/complete");
+    expect(s, c, COMPLETE, &order_path("/complete"), customer_token, None, None, 403).await;
+    expect(s, c, COMPLETE, &format!("/v1/service-orders/{}/complete", Uuid::new_v4()), admin, None, None, 404).await;
+    expect(s, c, COMPLETE, &order_path("/complete"), Some(&technician_token), None, None, 200).await;
+    const RATE: (&str, &str) = ("POST", "/v1/service-orders/{id}/rating");
+    expect(s, c, RATE, &order_path("/rating"), customer_token, Some(json!({ "stars": 0 })), None, 422).await;
+    expect(s, c, RATE, &order_path("/rating"), Some(&technician_token), Some(json!({ "stars": 5 })), None, 403).await;
+    expect(
+        s,
+        c,
+        RATE,
+        &format!("/v1/service-orders/{}/rating", Uuid::new_v4()),
+        admin,
+        Some(json!({ "stars": 5 })),
+        None,
+        404,
+    )
+    .await;
+    let malformed = s.call("POST", &order_path("/rating"), customer_token, Some("{"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/service-orders/{id}/rating", &malformed);
+    let huge = json!({ "stars": 5, "comment": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, RATE, &order_path("/rating"), customer_token, Some(huge), None, 413).await;
+    let disputed =
+        expect(s, c, RATE, &order_path("/rating"), customer_token, Some(json!({ "stars": 1 })), None, 200).await;
+    assert_eq!(disputed.json["status"], "disputed");
+    expect(s, c, RATE, &order_path("/rating"), customer_token, Some(json!({ "stars": 1 })), None, 409).await;
+    const RESOLVE: (&str, &str) = ("POST", "/v1/service-orders/{id}/resolution");
+    let full = json!({ "resolution": "full_refund" });
+    expect(s, c, RESOLVE, &order_path("/resolution"), customer_token, Some(full.clone()), None, 403).await;
+    let partial = json!({ "resolution": "partial_refund" });
+    expect(s, c, RESOLVE, &order_path("/resolution"), Some(&finance), Some(partial), None, 422).await;
+    let malformed = s.call("POST", &order_path("/resolution"), Some(&finance), Some("["), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/service-orders/{id}/resolution", &malformed);
+    let huge = json!({ "resolution": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, RESOLVE, &order_path("/resolution"), Some(&finance), Some(huge), None, 413).await;
+    let unknown = format!("/v1/service-orders/{}/resolution", Uuid::new_v4());
+    expect(s, c, RESOLVE, &unknown, Some(&finance), Some(full.clone()), None, 404).await;
+    let refunded =
+        expect(s, c, RESOLVE, &order_path("/resolution"), Some(&finance), Some(full.clone()), None, 200).await;
+    assert_eq!(refunded.json["status"], "refunded");
+    expect(s, c, RESOLVE, &order_path("/resolution"), Some(&finance), Some(full), None, 409).await;
+    const ORDER_REFUND: (&str, &str) = ("POST", "/v1/service-orders/{id}/refunds");
+    let amount = json!({ "amount": "0.50" });
+    expect(s, c, ORDER_REFUND, &order_path("/refunds"), Some(&finance), Some(amount.clone()), Some(&key()), 409).await;
+    expect(s, c, ORDER_REFUND, &order_path("/refunds"), Some(&finance), Some(amount.clone()), None, 400).await;
+    expect(s, c, ORDER_REFUND, &order_path("/refunds"), customer_token, Some(amount.clone()), Some(&key()), 403).await;
+    let unknown = format!("/v1/service-orders/{}/refunds", Uuid::new_v4());
+    expect(s, c, ORDER_REFUND, &unknown, Some(&finance), Some(amount), Some(&key()), 404).await;
+    let negative = json!({ "amount": "-1.00" });
+    expect(s, c, ORDER_REFUND, &order_path("/refunds"), Some(&finance), Some(negative), Some(&key()), 422).await;
+    let huge = json!({ "amount": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, ORDER_REFUND, &order_path("/refunds"), Some(&finance), Some(huge), Some(&key()), 413).await;
+    const PAYOUT: (&str, &str) = ("POST", "/v1/settlements/technicians");
+    let old_period = json!({ "from": "2020-01-01", "to": "2020-01-02" });
+    let batch =
+        expect(s, c, PAYOUT, "/v1/settlements/technicians", Some(&finance), Some(old_period.clone()), None, 200).await;
+    assert_eq!(batch.json["lines"], json!([]));
+    let today_period = json!({ "from": crate::today_in_beijing() });
+    expect(
+        s,
+        c,
+        PAYOUT,
+        "/v1/settlements/technicians",
+        Some(&finance),
+        Some(json!({ "to": crate::today_in_beijing() })),
+        None,
+        422,
+    )
+    .await;
+    expect(s, c, PAYOUT, "/v1/settlements/technicians", Some(&finance), Some(today_period), None, 422).await;
+    expect(s, c, PAYOUT, "/v1/settlements/technicians", customer_token, Some(old_period), None, 403).await;
+    let malformed = s.call("POST", "/v1/settlements/technicians", Some(&finance), Some("{"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/settlements/technicians", &malformed);
+    let huge = json!({ "from": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, PAYOUT, "/v1/settlements/technicians", Some(&finance), Some(huge), None, 413).await;
+    let batch_id = batch.str("batch_id");
+    const BATCH: (&str, &str) = ("GET", "/v1/settlements/technicians/{id}");
+    expect(s, c, BATCH, &format!("/v1/settlements/technicians/{batch_id}"), Some(&technician_token), None, None, 200)
+        .await;
+    expect(s, c, BATCH, &format!("/v1/settlements/technicians/{batch_id}"), customer_token, None, None, 403).await;
+    expect(s, c, BATCH, &format!("/v1/settlements/technicians/{}", Uuid::new_v4()), admin, None, None, 404).await;
+    const BATCH_CSV: (&str, &str) = ("GET", "/v1/settlements/technicians/{id}/report.csv");
+    let csv_path = format!("/v1/settlements/technicians/{batch_id}/report.csv");
+    expect(s, c, BATCH_CSV, &csv_path, Some(&finance), None, None, 200).await;
+    expect(s, c, BATCH_CSV, &csv_path, Some(&technician_token), None, None, 403).await;
+    expect(
+        s,
+        c,
+        BATCH_CSV,
+        &format!("/v1/settlements/technicians/{}/report.csv", Uuid::new_v4()),
+        admin,
+        None,
+        None,
+        404,
+    )
+    .await;
+    const JOB: (&str, &str) = ("POST", "/v1/jobs/{job}");
+    for job in ["monthly-billing", "auto-rate", "valve-closes"] {
+        let run = expect(s, c, JOB, &format!("/v1/jobs/{job}"), Some(&finance), None, None, 200).await;
+        assert_eq!(run.json["job"], job);
+    }
+    expect(s, c, JOB, "/v1/jobs/defragment", Some(&finance), None, None, 404).await;
+    expect(s, c, JOB, "/v1/jobs/auto-rate", customer_token, None, None, 403).await;
+
     // Webhooks.
     const WEBHOOKS: (&str, &str) = ("POST", "/v1/webhooks");
     expect(
@@ -1363,6 +1538,24 @@ async fn real_answers_match_the_document() {
     assert_eq!(replaced.json["new_meter"]["serial"], new_serial.as_str());
     // The retired meter takes no more declarations.
     expect(s, c, ROLLOVER, &rollover_path, admin, None, None, 404).await;
+
+    // Last (it moves the clock two days on): a paid-out order refunded after its payout.
+    let paid = expect(s, c, BOOK, "/v1/service-orders", customer_token, Some(service("2.00")), Some(&key()), 201).await;
+    let paid_path = |step: &str| format!("/v1/service-orders/{}{step}", paid.str("id"));
+    expect(s, c, ACCEPT, &paid_path("/accept"), Some(&technician_token), None, None, 200).await;
+    expect(s, c, COMPLETE, &paid_path("/complete"), Some(&technician_token), None, None, 200).await;
+    let rated = expect(s, c, RATE, &paid_path("/rating"), customer_token, Some(json!({ "stars": 5 })), None, 200).await;
+    let settled_at = wallet_api::time::parse_rfc3339(rated.json["settled_at"].as_str().unwrap()).unwrap();
+    let settled_on =
+        settlement::business_day::business_day_of(settled_at.unix_micros() / 1_000_000).unwrap().to_string();
+    s.clock.advance_micros(2 * 86_400 * 1_000_000);
+    let period = json!({ "from": settled_on, "to": settled_on });
+    let payout = expect(s, c, PAYOUT, "/v1/settlements/technicians", Some(&finance), Some(period), None, 200).await;
+    assert_eq!(payout.json["totals"]["orders"], 1);
+    let amount = json!({ "amount": "1.00" });
+    let reversal =
+        expect(s, c, ORDER_REFUND, &paid_path("/refunds"), Some(&finance), Some(amount), Some(&key()), 201).await;
+    assert_eq!(reversal.json["amount"], "1.00");
 
     // Every route was seen answering its documented success.
     let checked = conformance.checked.lock().unwrap();

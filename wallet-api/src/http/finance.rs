@@ -426,3 +426,54 @@ pub async fn merchant_settlement_csv(
     let csv = merchant_batch_csv(&batch);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }
+
+/// What a batch job did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobRun {
+    #[schema(example = "auto-rate")]
+    pub job: String,
+    /// How many things it did (bills issued, orders auto-rated, valves closed).
+    pub done: u64,
+}
+
+/// Runs one of the scheduler's duties now.
+///
+/// Admin or finance. `gaswallet serve` runs these every few seconds by itself; this route runs one
+/// at once (for operators, scripts and the simulator): `monthly-billing` (issue and debit due
+/// monthly bills), `auto-rate` (auto-rate service orders whose rating window ran out),
+/// `valve-closes` (close valves whose friendly-credit deferral ended). Each is idempotent.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{job}",
+    tag = TAG_FINANCE,
+    security(("bearer" = [])),
+    params((
+        "job" = String,
+        Path,
+        description = "`monthly-billing`, `auto-rate` or `valve-closes`.",
+        example = "auto-rate"
+    )),
+    responses(
+        (status = 200, description = "What the job did.", body = JobRun),
+        (status = 401, response = inline(Unauthorized)),
+        (status = 403, description = NOT_STAFF, body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such job. Codes: `not_found`.", body = Problem, content_type = PROBLEM),
+        (status = 500, response = inline(InternalError)),
+        (status = 503, response = inline(Unavailable)),
+    )
+)]
+pub async fn run_job(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    job: Result<Path<String>, PathRejection>,
+) -> HandlerResult {
+    require_staff(&principal)?;
+    let Path(job) = job.map_err(|_| api_error(ErrorClass::NotFound, "not_found", "no such job"))?;
+    let done = match job.as_str() {
+        "monthly-billing" => state.service.run_monthly_billing().await?,
+        "auto-rate" => state.service.auto_rate_due_orders().await?,
+        "valve-closes" => state.service.close_due_valves().await?,
+        _ => return Err(api_error(ErrorClass::NotFound, "not_found", format!("no job {job:?}"))),
+    };
+    Ok(Json(JobRun { job, done: done as u64 }).into_response())
+}

@@ -40,12 +40,12 @@ fn require_admin(principal: &Principal) -> Result<(), ApiError> {
     }
 }
 
-fn answer(answer: Answer) -> Response {
+pub(crate) fn answer(answer: Answer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     (status, Json(answer.body)).into_response()
 }
 
-fn idempotency(
+pub(crate) fn idempotency(
     principal: &Principal,
     headers: &HeaderMap,
     method: &Method,
@@ -57,7 +57,7 @@ fn idempotency(
         .map(|key| IdempotencyRequest::new(principal, &key, method.as_str(), uri.path(), body)))
 }
 
-fn required(request: Option<IdempotencyRequest>) -> Result<IdempotencyRequest, ApiError> {
+pub(crate) fn required(request: Option<IdempotencyRequest>) -> Result<IdempotencyRequest, ApiError> {
     request
         .ok_or_else(|| api_error(ErrorClass::BadRequest, "idempotency_key_required", "send an Idempotency-Key header"))
 }

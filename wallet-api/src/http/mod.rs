@@ -15,6 +15,7 @@ pub mod listener;
 pub mod metering;
 pub mod metrics;
 pub mod openapi;
+pub mod service_orders;
 
 use crate::service::Service;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -116,6 +117,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/settlements/merchants"),
     ("GET", "/v1/settlements/merchants/{date}"),
     ("GET", "/v1/settlements/merchants/{date}/report.csv"),
+    ("POST", "/v1/service-orders"),
+    ("GET", "/v1/service-orders/{id}"),
+    ("POST", "/v1/service-orders/{id}/accept"),
+    ("POST", "/v1/service-orders/{id}/complete"),
+    ("POST", "/v1/service-orders/{id}/cancel"),
+    ("POST", "/v1/service-orders/{id}/rating"),
+    ("POST", "/v1/service-orders/{id}/resolution"),
+    ("POST", "/v1/service-orders/{id}/refunds"),
+    ("POST", "/v1/settlements/technicians"),
+    ("GET", "/v1/settlements/technicians/{id}"),
+    ("GET", "/v1/settlements/technicians/{id}/report.csv"),
+    ("POST", "/v1/jobs/{job}"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -158,6 +171,18 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/settlements/merchants", post(finance::settle_merchants))
         .route("/v1/settlements/merchants/{date}", get(finance::get_merchant_settlement))
         .route("/v1/settlements/merchants/{date}/report.csv", get(finance::merchant_settlement_csv))
+        .route("/v1/service-orders", post(service_orders::book_service))
+        .route("/v1/service-orders/{id}", get(service_orders::get_service_order))
+        .route("/v1/service-orders/{id}/accept", post(service_orders::accept_service))
+        .route("/v1/service-orders/{id}/complete", post(service_orders::complete_service))
+        .route("/v1/service-orders/{id}/cancel", post(service_orders::cancel_service))
+        .route("/v1/service-orders/{id}/rating", post(service_orders::rate_service))
+        .route("/v1/service-orders/{id}/resolution", post(service_orders::resolve_dispute))
+        .route("/v1/service-orders/{id}/refunds", post(service_orders::refund_service))
+        .route("/v1/settlements/technicians", post(service_orders::pay_technicians))
+        .route("/v1/settlements/technicians/{id}", get(service_orders::get_payout_batch))
+        .route("/v1/settlements/technicians/{id}/report.csv", get(service_orders::payout_batch_csv))
+        .route("/v1/jobs/{job}", post(finance::run_job))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

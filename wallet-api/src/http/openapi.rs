@@ -12,6 +12,7 @@ use super::extract::{DecimalString, DECIMAL_STRING_BYTES_MAX};
 use super::finance;
 use super::handlers;
 use super::metering;
+use super::service_orders;
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -122,6 +123,18 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         finance::settle_merchants,
         finance::get_merchant_settlement,
         finance::merchant_settlement_csv,
+        service_orders::book_service,
+        service_orders::get_service_order,
+        service_orders::accept_service,
+        service_orders::complete_service,
+        service_orders::cancel_service,
+        service_orders::rate_service,
+        service_orders::resolve_dispute,
+        service_orders::refund_service,
+        service_orders::pay_technicians,
+        service_orders::get_payout_batch,
+        service_orders::payout_batch_csv,
+        finance::run_job,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -132,6 +145,11 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         (name = TAG_PAYMENTS, description = "Merchant payments and refunds."),
         (name = TAG_EVENTS, description = "Events in commit order, and webhooks that deliver them."),
         (name = TAG_LEDGER, description = "Ledger integrity."),
+        (
+            name = service_orders::TAG_SERVICE,
+            description = "Repair service orders (price held in escrow, rated, settled by a rule table) and \
+                technician payouts."
+        ),
         (
             name = finance::TAG_FINANCE,
             description = "Finance reports: trial balance, wallet-liability roll-forward, signed daily close."
@@ -379,6 +397,8 @@ pub enum EventType {
     ValveCloseDeferred,
     /// A monthly bill was issued and debited on its due date.
     BillIssued,
+    /// A technician was paid in a payout batch (staff only; `amount` is the net paid).
+    PayoutMade,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

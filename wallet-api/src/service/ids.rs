@@ -32,6 +32,15 @@ pub fn merchant_fee_revenue_account() -> AccountId {
     AccountId(derive(&[b"account", b"merchant-fee-revenue"]))
 }
 
+/// Where booked service prices wait between the customer's rating and the split.
+pub fn service_escrow_account() -> AccountId {
+    AccountId(derive(&[b"account", b"service-escrow"]))
+}
+
+pub fn service_commission_revenue_account() -> AccountId {
+    AccountId(derive(&[b"account", b"service-commission-revenue"]))
+}
+
 /// The bank account payouts to merchants and technicians are paid from.
 pub fn settlement_bank_account() -> AccountId {
     AccountId(derive(&[b"account", b"settlement-bank"]))

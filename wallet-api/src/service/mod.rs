@@ -16,6 +16,7 @@ pub mod model;
 pub mod notes;
 pub mod projection;
 pub mod scheduler;
+pub mod service_orders;
 pub mod webhooks;
 
 use error::{from_rejection, ErrorClass, ServiceError};
@@ -61,6 +62,8 @@ pub struct Service {
     customer_locks: Vec<tokio::sync::Mutex<()>>,
     /// The engine's key (the ledger's checkpoint key), for signing webhooks.
     signing_key: ed25519_dalek::SigningKey,
+    /// The technician settlement rules (commission by stars and tier), shipped as data.
+    technician_rules: settlement::rules::RuleBook,
 }
 
 /// A verified idempotency request: who asked, with which key, for which body.
@@ -209,7 +212,9 @@ impl Service {
         let refund_locks = (0..REFUND_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         let signing_key = ledger::signing::load_or_create_signing_key(directory)?;
         let customer_locks = (0..metering::CUSTOMER_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Ok(Service { ledger, reader, projection, clock, refund_locks, customer_locks, signing_key })
+        let technician_rules = settlement::rules::RuleBook::shipped()
+            .map_err(|error| anyhow::anyhow!("the shipped technician rules do not load: {error}"))?;
+        Ok(Service { ledger, reader, projection, clock, refund_locks, customer_locks, signing_key, technician_rules })
     }
 
     pub fn reader(&self) -> &LedgerReader {
@@ -468,6 +473,23 @@ impl Service {
                         "wallet_id": code.wallet.0,
                         "expires_at": rfc3339(code.expires_at),
                         "max_amount": code.max_amount.map(cny),
+                    }),
+                })
+            }
+            "service_order" => {
+                let order = self.projection.read().service_orders.get(&id).cloned().ok_or_else(missing)?;
+                Ok(Answer { status: 201, body: service_orders::booked_order_json(&order) })
+            }
+            "service_reversal" => {
+                let reversal = self.projection.read().service_reversals.get(&id).cloned().ok_or_else(missing)?;
+                Ok(Answer {
+                    status: 201,
+                    body: serde_json::json!({
+                        "id": reversal.reversal_id,
+                        "order_id": reversal.order.id,
+                        "amount": cny(reversal.amount),
+                        "from_technician": cny(reversal.from_technician),
+                        "from_commission": cny(reversal.from_commission),
                     }),
                 })
             }

@@ -161,6 +161,8 @@ pub enum EventType {
     ValveCloseDeferred,
     /// A monthly bill was issued and debited on its due date.
     BillIssued,
+    /// A technician was paid in a payout batch (staff only).
+    PayoutMade,
 }
 
 impl EventType {
@@ -175,6 +177,7 @@ impl EventType {
             EventType::ValveOpen => "valve_open",
             EventType::ValveCloseDeferred => "valve_close_deferred",
             EventType::BillIssued => "bill_issued",
+            EventType::PayoutMade => "payout_made",
         }
     }
 }

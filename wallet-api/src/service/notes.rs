@@ -318,6 +318,13 @@ pub struct MerchantBatchSettled {
     pub date: String,
 }
 
+/// Payload: a whole `service_orders::ServiceOrder`, as it stands after the step.
+pub const SERVICE_ORDER_CHANGED: &str = "service_order_changed";
+/// Payload: `service_orders::OrderReversal` (a refund after payout).
+pub const SERVICE_ORDER_REVERSED: &str = "service_order_reversed";
+/// Payload: `settlement::payout::PayoutBatch`.
+pub const TECHNICIAN_PAYOUT_BATCH: &str = "technician_payout_batch";
+
 /// Encodes a note payload.
 pub fn encode<T: Serialize>(payload: &T) -> Vec<u8> {
     // Serializing these plain structs to a Vec cannot fail (no maps with non-string keys, no

@@ -87,6 +87,15 @@ pub struct ProjectionState {
     pub tariffs: HashMap<String, std::sync::Arc<crate::metering::tariff::Tariff>>,
     /// Closed business days by `YYYY-MM-DD`.
     pub closed_days: HashMap<String, notes::DayClosed>,
+    pub service_orders: HashMap<Uuid, crate::service::service_orders::ServiceOrder>,
+    /// Each technician's customer ratings (auto-ratings are no evidence and are left out), in order.
+    pub technician_ratings: HashMap<Uuid, Vec<settlement::technician_tier::PastRating>>,
+    pub service_reversals: HashMap<Uuid, crate::service::service_orders::OrderReversal>,
+    /// Technician parts of refunds after payout, to take from later payouts.
+    pub clawbacks: HashMap<Uuid, settlement::payout::PayoutClawback>,
+    pub payout_batches: HashMap<Uuid, settlement::payout::PayoutBatch>,
+    /// Orders and clawbacks included in a payout batch.
+    pub paid_ids: std::collections::HashSet<Uuid>,
     /// Merchant settlements by day (`YYYY-MM-DD`, in order) and merchant.
     pub merchant_settlements:
         std::collections::BTreeMap<String, std::collections::BTreeMap<Uuid, notes::MerchantSettled>>,
@@ -203,6 +212,41 @@ impl CommitObserver for Projection {
 }
 
 impl ProjectionState {
+    fn apply_service_order(&mut self, order: crate::service::service_orders::ServiceOrder) {
+        let was_rated = self.service_orders.get(&order.id).is_some_and(|before| before.rated_at.is_some());
+        if !was_rated && !order.auto_rated {
+            if let (Some(technician), Some(stars), Some(rated_at)) = (order.technician_id, order.stars, order.rated_at)
+            {
+                if let Ok(stars) = settlement::service_order::Stars::new(stars) {
+                    let rated_at = rated_at.div_euclid(1_000_000);
+                    self.technician_ratings
+                        .entry(technician)
+                        .or_default()
+                        .push(settlement::technician_tier::PastRating { rated_at, stars });
+                }
+            }
+        }
+        self.service_orders.insert(order.id, order);
+    }
+
+    fn apply_payout_batch(&mut self, batch: settlement::payout::PayoutBatch, sequence: u64, at: Timestamp) {
+        for id in batch.included_ids() {
+            self.paid_ids.insert(id);
+            self.clawbacks.remove(&id);
+            if let Some(order) = self.service_orders.get_mut(&id) {
+                order.status = settlement::service_order::OrderStatus::PaidOut;
+                order.payout_batch = Some(batch.batch_id);
+            }
+        }
+        for line in &batch.lines {
+            self.push_event(EventType::PayoutMade, sequence, at, |event| {
+                event.amount = Some(line.net);
+                event.reason = Some(format!("technician {} batch {}", line.technician_id, batch.batch_id));
+            });
+        }
+        self.payout_batches.insert(batch.batch_id, batch);
+    }
+
     fn push_event(
         &mut self,
         event_type: EventType,
@@ -256,6 +300,33 @@ impl ProjectionState {
             notes::MERCHANT_BATCH_SETTLED => {
                 if let Some(note) = parse::<notes::MerchantBatchSettled>(kind, payload) {
                     self.merchant_settlements.entry(note.date).or_default();
+                }
+            }
+            notes::SERVICE_ORDER_CHANGED => {
+                if let Some(order) = parse::<crate::service::service_orders::ServiceOrder>(kind, payload) {
+                    self.apply_service_order(order);
+                }
+            }
+            notes::SERVICE_ORDER_REVERSED => {
+                if let Some(reversal) = parse::<crate::service::service_orders::OrderReversal>(kind, payload) {
+                    if let Some(technician_id) = reversal.order.technician_id {
+                        self.clawbacks.insert(
+                            reversal.reversal_id,
+                            settlement::payout::PayoutClawback {
+                                reversal_id: reversal.reversal_id,
+                                order_id: reversal.order.id,
+                                technician_id,
+                                amount: reversal.from_technician,
+                            },
+                        );
+                    }
+                    self.service_orders.insert(reversal.order.id, reversal.order.clone());
+                    self.service_reversals.insert(reversal.reversal_id, reversal);
+                }
+            }
+            notes::TECHNICIAN_PAYOUT_BATCH => {
+                if let Some(batch) = parse::<settlement::payout::PayoutBatch>(kind, payload) {
+                    self.apply_payout_batch(batch, sequence, at);
                 }
             }
             notes::DAY_CLOSED => {
@@ -601,5 +672,7 @@ pub fn system_accounts() -> Vec<(AccountId, ledger::ChartCode)> {
     accounts.push((ids::gas_revenue_account(), chart::GAS_SALES_REVENUE));
     accounts.push((ids::merchant_fee_revenue_account(), chart::MERCHANT_FEE_REVENUE));
     accounts.push((ids::settlement_bank_account(), chart::SETTLEMENT_BANK));
+    accounts.push((ids::service_escrow_account(), chart::SERVICE_ESCROW));
+    accounts.push((ids::service_commission_revenue_account(), chart::SERVICE_COMMISSION_REVENUE));
     accounts
 }

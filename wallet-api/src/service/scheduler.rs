@@ -1,5 +1,5 @@
 //! Background duties of a running service: issuing and debiting monthly bills on their due date,
-//! and closing valves whose friendly-credit deferral ended. Each duty is idempotent, so a restart
+//! auto-rating service orders whose rating window ran out, and closing valves whose friendly-credit deferral ended. Each duty is idempotent, so a restart
 //! simply catches up.
 
 use super::Service;
@@ -23,6 +23,11 @@ pub async fn run_scheduler(service: Arc<Service>, mut shutdown: tokio::sync::wat
             Ok(0) => {}
             Ok(issued) => tracing::info!(issued, "issued monthly gas bills"),
             Err(error) => tracing::warn!(%error, "monthly billing failed; will retry"),
+        }
+        match service.auto_rate_due_orders().await {
+            Ok(0) => {}
+            Ok(rated) => tracing::info!(rated, "auto-rated service orders whose rating window ran out"),
+            Err(error) => tracing::warn!(%error, "auto-rating service orders failed; will retry"),
         }
         match service.close_due_valves().await {
             Ok(0) => {}
