@@ -32,12 +32,17 @@
 //! stable `code()` string. Codes are unique across the crate. Nothing here panics on user input.
 
 pub mod credit_limit;
+pub mod features;
 pub mod profile;
 pub mod scaling;
 pub mod scorecard;
 pub mod woe;
 
 pub use credit_limit::{CreditLimitError, CreditLimitPolicy, CreditLimitPolicyConfig};
+pub use features::{
+    features_from_history, ArrearsEpisode, BalanceSample, BillFact, CustomerHistory, FeatureAccumulator, FeatureError,
+    HistoryEvent, MonthlyGasSpend, ValveCloseReason, ValveClosure,
+};
 pub use profile::{credit_profile, CreditProfile, ProfileError};
 pub use scaling::{ScalingError, ScoreScaling, ScoreScalingConfig};
 pub use scorecard::{
