@@ -817,3 +817,108 @@ impl FeatureAccumulator {
         })
     }
 }
+
+/// Which way a feature is better. The model fit bins every characteristic in this direction,
+/// so that a better value can never lose points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BetterWhen {
+    /// A higher value is safer (e.g. share paid on time).
+    Higher,
+    /// A lower value is safer (e.g. days in arrears).
+    Lower,
+}
+
+/// One of the [`CustomerFeatures`], by identity rather than by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureId {
+    /// [`CustomerFeatures::on_time_bill_share`].
+    OnTimeBillShare,
+    /// [`CustomerFeatures::max_days_in_arrears`].
+    MaxDaysInArrears,
+    /// [`CustomerFeatures::total_days_in_arrears`].
+    TotalDaysInArrears,
+    /// [`CustomerFeatures::valve_closures_for_non_payment`].
+    ValveClosuresForNonPayment,
+    /// [`CustomerFeatures::balance_coverage_months`].
+    BalanceCoverageMonths,
+    /// [`CustomerFeatures::top_up_interval_cv`].
+    TopUpIntervalCv,
+    /// [`CustomerFeatures::tenure_months`].
+    TenureMonths,
+    /// [`CustomerFeatures::disputes`].
+    Disputes,
+    /// [`CustomerFeatures::meter_tamper_flags`].
+    MeterTamperFlags,
+}
+
+impl FeatureId {
+    /// Every feature, in [`CustomerFeatures`] order.
+    pub const ALL: [FeatureId; 9] = [
+        FeatureId::OnTimeBillShare,
+        FeatureId::MaxDaysInArrears,
+        FeatureId::TotalDaysInArrears,
+        FeatureId::ValveClosuresForNonPayment,
+        FeatureId::BalanceCoverageMonths,
+        FeatureId::TopUpIntervalCv,
+        FeatureId::TenureMonths,
+        FeatureId::Disputes,
+        FeatureId::MeterTamperFlags,
+    ];
+
+    /// The feature's name in a scorecard (see [`crate::scorecard::feature_names`]).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        use crate::scorecard::feature_names as names;
+        match self {
+            FeatureId::OnTimeBillShare => names::ON_TIME_BILL_SHARE,
+            FeatureId::MaxDaysInArrears => names::MAX_DAYS_IN_ARREARS,
+            FeatureId::TotalDaysInArrears => names::TOTAL_DAYS_IN_ARREARS,
+            FeatureId::ValveClosuresForNonPayment => names::VALVE_CLOSURES_FOR_NON_PAYMENT,
+            FeatureId::BalanceCoverageMonths => names::BALANCE_COVERAGE_MONTHS,
+            FeatureId::TopUpIntervalCv => names::TOP_UP_INTERVAL_CV,
+            FeatureId::TenureMonths => names::TENURE_MONTHS,
+            FeatureId::Disputes => names::DISPUTES,
+            FeatureId::MeterTamperFlags => names::METER_TAMPER_FLAGS,
+        }
+    }
+
+    /// The feature with this scorecard name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<FeatureId> {
+        FeatureId::ALL.into_iter().find(|feature| feature.name() == name)
+    }
+
+    /// The feature's value, `None` when missing.
+    #[must_use]
+    pub fn value(self, features: &CustomerFeatures) -> Option<f64> {
+        match self {
+            FeatureId::OnTimeBillShare => features.on_time_bill_share,
+            FeatureId::MaxDaysInArrears => features.max_days_in_arrears.map(f64::from),
+            FeatureId::TotalDaysInArrears => features.total_days_in_arrears.map(f64::from),
+            FeatureId::ValveClosuresForNonPayment => features.valve_closures_for_non_payment.map(f64::from),
+            FeatureId::BalanceCoverageMonths => features.balance_coverage_months,
+            FeatureId::TopUpIntervalCv => features.top_up_interval_cv,
+            FeatureId::TenureMonths => features.tenure_months.map(f64::from),
+            FeatureId::Disputes => features.disputes.map(f64::from),
+            FeatureId::MeterTamperFlags => features.meter_tamper_flags.map(f64::from),
+        }
+    }
+
+    /// Which way the feature is better.
+    #[must_use]
+    pub fn better_when(self) -> BetterWhen {
+        match self {
+            FeatureId::OnTimeBillShare | FeatureId::BalanceCoverageMonths | FeatureId::TenureMonths => {
+                BetterWhen::Higher
+            }
+            FeatureId::MaxDaysInArrears
+            | FeatureId::TotalDaysInArrears
+            | FeatureId::ValveClosuresForNonPayment
+            | FeatureId::TopUpIntervalCv
+            | FeatureId::Disputes
+            | FeatureId::MeterTamperFlags => BetterWhen::Lower,
+        }
+    }
+}

@@ -32,10 +32,14 @@
 //! stable `code()` string. Codes are unique across the crate. Nothing here panics on user input.
 
 pub mod credit_limit;
+pub mod evaluation;
 pub mod features;
+pub mod fit;
+pub mod model;
 pub mod profile;
 pub mod scaling;
 pub mod scorecard;
+pub mod synthetic;
 pub mod woe;
 
 pub use credit_limit::{CreditLimitError, CreditLimitPolicy, CreditLimitPolicyConfig};
