@@ -31,6 +31,7 @@
 //! [`ScorecardError`], [`ScoringError`], [`CreditLimitError`], [`ProfileError`]), each with a
 //! stable `code()` string. Codes are unique across the crate. Nothing here panics on user input.
 
+pub mod anomaly;
 pub mod credit_limit;
 pub mod evaluation;
 pub mod features;
