@@ -195,19 +195,23 @@ pub enum FeatureValue {
 /// Features of one customer by name; an absent name is a missing value.
 pub type Features = BTreeMap<String, FeatureValue>;
 
-/// The customer features named in the design, typed. `None` is a missing value.
+/// The customer features named in the design, typed. `None` is a missing value ("no history"),
+/// which a scorecard bins explicitly rather than reading as zero. [`crate::features`] computes
+/// them from a customer's history and gives each one's exact definition and window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct CustomerFeatures {
     /// Share of bills paid on time, 0 to 1.
     pub on_time_bill_share: Option<f64>,
-    /// Most days any bill has been in arrears.
+    /// Longest arrears episode, in whole days.
     pub max_days_in_arrears: Option<u32>,
+    /// Days in arrears inside the feature window, in whole days.
+    pub total_days_in_arrears: Option<u32>,
     /// Valve closures for non-payment.
     pub valve_closures_for_non_payment: Option<u32>,
-    /// Wallet balance divided by average monthly consumption cost.
+    /// Average wallet balance divided by average monthly gas spend.
     pub balance_coverage_months: Option<f64>,
-    /// Regularity of top-ups, 0 (erratic) to 1 (clockwork).
-    pub top_up_regularity: Option<f64>,
+    /// Coefficient of variation of the days between top-ups: 0 is clockwork, larger is erratic.
+    pub top_up_interval_cv: Option<f64>,
     /// Months since the account was opened.
     pub tenure_months: Option<u32>,
     /// Billing disputes raised.
@@ -222,12 +226,14 @@ pub mod feature_names {
     pub const ON_TIME_BILL_SHARE: &str = "on_time_bill_share";
     /// [`super::CustomerFeatures::max_days_in_arrears`].
     pub const MAX_DAYS_IN_ARREARS: &str = "max_days_in_arrears";
+    /// [`super::CustomerFeatures::total_days_in_arrears`].
+    pub const TOTAL_DAYS_IN_ARREARS: &str = "total_days_in_arrears";
     /// [`super::CustomerFeatures::valve_closures_for_non_payment`].
     pub const VALVE_CLOSURES_FOR_NON_PAYMENT: &str = "valve_closures_for_non_payment";
     /// [`super::CustomerFeatures::balance_coverage_months`].
     pub const BALANCE_COVERAGE_MONTHS: &str = "balance_coverage_months";
-    /// [`super::CustomerFeatures::top_up_regularity`].
-    pub const TOP_UP_REGULARITY: &str = "top_up_regularity";
+    /// [`super::CustomerFeatures::top_up_interval_cv`].
+    pub const TOP_UP_INTERVAL_CV: &str = "top_up_interval_cv";
     /// [`super::CustomerFeatures::tenure_months`].
     pub const TENURE_MONTHS: &str = "tenure_months";
     /// [`super::CustomerFeatures::disputes`].
@@ -244,9 +250,10 @@ impl CustomerFeatures {
         let numbers = [
             (feature_names::ON_TIME_BILL_SHARE, self.on_time_bill_share),
             (feature_names::MAX_DAYS_IN_ARREARS, self.max_days_in_arrears.map(f64::from)),
+            (feature_names::TOTAL_DAYS_IN_ARREARS, self.total_days_in_arrears.map(f64::from)),
             (feature_names::VALVE_CLOSURES_FOR_NON_PAYMENT, self.valve_closures_for_non_payment.map(f64::from)),
             (feature_names::BALANCE_COVERAGE_MONTHS, self.balance_coverage_months),
-            (feature_names::TOP_UP_REGULARITY, self.top_up_regularity),
+            (feature_names::TOP_UP_INTERVAL_CV, self.top_up_interval_cv),
             (feature_names::TENURE_MONTHS, self.tenure_months.map(f64::from)),
             (feature_names::DISPUTES, self.disputes.map(f64::from)),
             (feature_names::METER_TAMPER_FLAGS, self.meter_tamper_flags.map(f64::from)),

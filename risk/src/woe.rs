@@ -466,6 +466,56 @@ pub fn monotonic_numeric_bins(
     observations: &[(f64, Outcome)],
     config: &MonotonicBinningConfig,
 ) -> Result<NumericBinning, WoeError> {
+    let (observation_count, fine_bins) = prepare_fine_bins(observations, config)?;
+    let mut best: Option<NumericBinning> = None;
+    for trend in [BadRateTrend::Increasing, BadRateTrend::Decreasing] {
+        let binning = merge_in_direction(&fine_bins, observation_count, trend, config)?;
+        let is_better = best.as_ref().is_none_or(|best| binning.woe.information_value > best.woe.information_value);
+        if is_better {
+            best = Some(binning);
+        }
+    }
+    // Unreachable: the loop above runs twice and the first pass always sets `best`.
+    best.ok_or(WoeError::NoBins)
+}
+
+/// Like [`monotonic_numeric_bins`], but in the given direction only. A model fit uses this when
+/// the direction is known from the domain (more days in arrears is never safer), so that a
+/// quirk of the sample cannot turn a characteristic's points the wrong way round.
+///
+/// One more difference: when the values take at most `fine_bin_count` distinct values (counts
+/// such as valve closures, mostly zero), each distinct value starts as its own fine bin. Quantile
+/// cuts would put every cut at zero and hide a rare but telling value (one tamper flag) inside a
+/// single bin; the minimum share still merges away values too rare to trust.
+pub fn monotonic_numeric_bins_with_trend(
+    observations: &[(f64, Outcome)],
+    config: &MonotonicBinningConfig,
+    trend: BadRateTrend,
+) -> Result<NumericBinning, WoeError> {
+    let (observation_count, mut fine_bins) = prepare_fine_bins(observations, config)?;
+    let mut distinct: Vec<f64> = observations.iter().map(|(value, _)| *value + 0.0).collect();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    if distinct.len() <= config.fine_bin_count {
+        let cuts: Vec<f64> = distinct.iter().skip(1).copied().collect();
+        fine_bins = std::iter::once(None)
+            .chain(cuts.iter().copied().map(Some))
+            .map(|lower_edge| WorkingBin { lower_edge, counts: BinCounts::default() })
+            .collect();
+        for (value, outcome) in observations {
+            if let Some(bin) = fine_bins.get_mut(numeric_bin_index(&cuts, *value + 0.0)) {
+                bin.counts.record(*outcome);
+            }
+        }
+    }
+    merge_in_direction(&fine_bins, observation_count, trend, config)
+}
+
+/// Checks the input and cuts the sorted values into fine quantile bins.
+fn prepare_fine_bins(
+    observations: &[(f64, Outcome)],
+    config: &MonotonicBinningConfig,
+) -> Result<(usize, Vec<WorkingBin>), WoeError> {
     validate_config(config)?;
     if observations.is_empty() {
         return Err(WoeError::NoObservations);
@@ -487,24 +537,19 @@ pub fn monotonic_numeric_bins(
     let mut sorted: Vec<(f64, Outcome)> =
         observations.iter().map(|(value, outcome)| (*value + 0.0, *outcome)).collect();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let observation_total = sorted.len() as u128;
-
     let fine_bins = fine_quantile_bins(&sorted, config.fine_bin_count);
-    let mut best: Option<(BadRateTrend, Vec<WorkingBin>, WoeTable)> = None;
-    for trend in [BadRateTrend::Increasing, BadRateTrend::Decreasing] {
-        let monotonic = merge_until_monotonic(fine_bins.clone(), trend);
-        let merged = merge_until_min_share(monotonic, observation_total, config.min_bin_share_basis_points);
-        let table = woe_table(&bin_counts_of(&merged))?;
-        let is_better =
-            best.as_ref().is_none_or(|(_, _, best_table)| table.information_value > best_table.information_value);
-        if is_better {
-            best = Some((trend, merged, table));
-        }
-    }
-    let Some((trend, bins, woe)) = best else {
-        // Unreachable: the loop above runs twice and the first pass always sets `best`.
-        return Err(WoeError::NoBins);
-    };
+    Ok((sorted.len(), fine_bins))
+}
+
+fn merge_in_direction(
+    fine_bins: &[WorkingBin],
+    observation_count: usize,
+    trend: BadRateTrend,
+    config: &MonotonicBinningConfig,
+) -> Result<NumericBinning, WoeError> {
+    let monotonic = merge_until_monotonic(fine_bins.to_vec(), trend);
+    let bins = merge_until_min_share(monotonic, observation_count as u128, config.min_bin_share_basis_points);
+    let woe = woe_table(&bin_counts_of(&bins))?;
     Ok(NumericBinning {
         edges: bins.iter().filter_map(|bin| bin.lower_edge).collect(),
         bins: bin_counts_of(&bins),

@@ -221,9 +221,10 @@ fn customer_features_struct_scores_like_the_map() {
     let customer = CustomerFeatures {
         on_time_bill_share: Some(1.0),
         max_days_in_arrears: Some(0),
+        total_days_in_arrears: None,
         valve_closures_for_non_payment: Some(0),
         balance_coverage_months: Some(3.0),
-        top_up_regularity: None,
+        top_up_interval_cv: None,
         tenure_months: Some(60),
         disputes: None,
         meter_tamper_flags: Some(0),

@@ -7,9 +7,9 @@ use risk::scaling::{
     round_points_half_to_even, ScalingError, ScoreScaling, ScoreScalingConfig, CHARACTERISTIC_COUNT_MAX, POINTS_ABS_MAX,
 };
 use risk::woe::{
-    categorical_bins, monotonic_numeric_bins, numeric_bin_index, woe_table, BadRateTrend, BinCounts,
-    MonotonicBinningConfig, Outcome, WoeError, BINS_MAX, FINE_BIN_COUNT_MAX, MIN_BIN_SHARE_BASIS_POINTS_MAX,
-    OBSERVATIONS_MAX, ZERO_COUNT_REPLACEMENT,
+    categorical_bins, monotonic_numeric_bins, monotonic_numeric_bins_with_trend, numeric_bin_index, woe_table,
+    BadRateTrend, BinCounts, MonotonicBinningConfig, Outcome, WoeError, BINS_MAX, FINE_BIN_COUNT_MAX,
+    MIN_BIN_SHARE_BASIS_POINTS_MAX, OBSERVATIONS_MAX, ZERO_COUNT_REPLACEMENT,
 };
 
 fn counts(pairs: &[(u64, u64)]) -> Vec<BinCounts> {
@@ -408,4 +408,23 @@ fn scaling_rejections() {
     }
     assert!(scaling.bin_points(0.1, 1.0, 0.0, CHARACTERISTIC_COUNT_MAX).is_ok());
     assert_eq!(ScalingError::NonFiniteInput { quantity: "WOE" }.to_string(), "WOE is not a finite number");
+}
+
+#[test]
+fn binning_with_a_fixed_trend_keeps_rare_count_values_and_the_direction() {
+    // A count feature: 96 % zeros (5 % bad), 4 % ones (50 % bad). Quantile cuts all land on zero,
+    // so the free binning sees one bin; one fine bin per distinct value keeps the telling "1".
+    let mut observations = at(0.0, 960, 48);
+    observations.extend(at(1.0, 40, 20));
+    let free = monotonic_numeric_bins(&observations, &binning_config(10, 200)).unwrap();
+    assert!(free.edges.is_empty());
+    let fixed =
+        monotonic_numeric_bins_with_trend(&observations, &binning_config(10, 200), BadRateTrend::Increasing).unwrap();
+    assert_eq!(fixed.edges, vec![1.0]);
+    assert_eq!(fixed.bins, vec![BinCounts { good: 912, bad: 48 }, BinCounts { good: 20, bad: 20 }]);
+    // Asked for the direction the data contradicts, the bins merge rather than reverse.
+    let reversed =
+        monotonic_numeric_bins_with_trend(&observations, &binning_config(10, 200), BadRateTrend::Decreasing).unwrap();
+    assert!(reversed.edges.is_empty());
+    assert_eq!(reversed.trend, BadRateTrend::Decreasing);
 }
