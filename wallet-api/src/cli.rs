@@ -34,6 +34,11 @@ pub enum Subcommands {
     /// intact; 2: a divergence was found (the report names the record and entry); 1: it could not
     /// be read at all.
     Verify(VerifyArgs),
+    /// Recompute every customer's credit profile and apply the credit limits the grades grant (a
+    /// recorded ledger change per wallet whose limit moves; `score_changed` events when a grade
+    /// moves). Run it on a stopped service's data directory; a running server does the same with
+    /// `POST /v1/jobs/score`. Prints a progress bar, then one JSON summary line.
+    Score(ScoreArgs),
     /// Measure throughput and latency through the real writer and store (release builds only give
     /// meaningful numbers). The last line printed is one JSON object.
     #[command(subcommand)]
@@ -42,6 +47,13 @@ pub enum Subcommands {
     /// lost.
     #[command(subcommand)]
     Chaos(ChaosCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The service's data directory.
+    #[arg(long, default_value = DATA_DIRECTORY_DEFAULT)]
+    pub data: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +94,22 @@ pub enum BenchCommand {
     /// A monthly billing run over many meters through the real service (bills for empty wallets:
     /// arrears and valve decisions included). The last line is one JSON object.
     Billing(BillingBenchArgs),
+    /// A bulk recompute of credit profiles over synthetic customers (features, scorecard, reasons,
+    /// credit limits) on every core. The last line is one JSON object.
+    Scoring(ScoringBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScoringBenchArgs {
+    /// Customers to score.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub customers: usize,
+    /// Seed of the synthetic customers.
+    #[arg(long, default_value_t = 20250101)]
+    pub seed: u64,
+    /// Scoring threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +264,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Subcommands::Verify(arguments) => verify(&arguments),
+        Subcommands::Score(arguments) => {
+            init_logging();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let summary = runtime.block_on(crate::score::rescore_directory(&arguments.data))?;
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Subcommands::Bench(BenchCommand::Scoring(arguments)) => {
+            let result = crate::bench_scoring::run_scoring_bench(&crate::bench_scoring::ScoringBenchOptions {
+                customers: arguments.customers,
+                seed: arguments.seed,
+                threads: arguments.threads,
+            })?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(if result.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
         Subcommands::Bench(BenchCommand::Ledger(arguments)) => {
             let result = run_ledger_bench(&LedgerBenchOptions {
                 accounts: arguments.accounts,

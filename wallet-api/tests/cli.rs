@@ -19,7 +19,7 @@ fn help_names_every_subcommand() {
     let output = gaswallet().arg("--help").output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    for word in ["verify", "bench", "chaos"] {
+    for word in ["serve", "verify", "score", "bench", "chaos"] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
     }
 }
@@ -132,4 +132,39 @@ fn serve_answers_then_stops_cleanly_on_sigterm() {
     // The journal it flushed verifies offline.
     let output = gaswallet().args(["verify", "--json", "--data"]).arg(data.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
+fn score_rescores_a_stopped_service_s_customers() {
+    let data = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (service, _) = wallet_api::serve::open_service(data.path()).await.unwrap();
+        for name in ["Zhang Wei", "Li Na", "Wang Fang"] {
+            service.register_customer(name, None, None, None, None).await.unwrap();
+        }
+        match Arc::try_unwrap(service) {
+            Ok(service) => service.close().unwrap(),
+            Err(_) => panic!("the service is still shared"),
+        }
+    });
+    // sled lets go of its directory lock from a background thread: retry briefly.
+    let mut output = gaswallet().args(["score", "--data"]).arg(data.path()).output().unwrap();
+    for _ in 0..20 {
+        if output.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        output = gaswallet().args(["score", "--data"]).arg(data.path()).output().unwrap();
+    }
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["customers"], 3, "{summary}");
+    assert_eq!(summary["failed"], 0);
+    // New customers have no history: the first rescore records their grade (a change from none).
+    assert_eq!(summary["grades_changed"], 3, "{summary}");
+    let again = gaswallet().args(["score", "--data"]).arg(data.path()).output().unwrap();
+    let again: serde_json::Value = serde_json::from_slice(again.stdout.trim_ascii_end()).unwrap();
+    assert_eq!((again["grades_changed"].as_u64(), again["limits_changed"].as_u64()), (Some(0), Some(0)), "{again}");
 }

@@ -406,6 +406,7 @@ fn enumerations_mirror_the_service() {
         EventType::ValveCloseDeferred,
         EventType::BillIssued,
         EventType::PayoutMade,
+        EventType::ScoreChanged,
     ];
     for event_type in types {
         match event_type {
@@ -418,7 +419,8 @@ fn enumerations_mirror_the_service() {
             | EventType::ValveOpen
             | EventType::ValveCloseDeferred
             | EventType::BillIssued
-            | EventType::PayoutMade => {}
+            | EventType::PayoutMade
+            | EventType::ScoreChanged => {}
         }
     }
     let served: BTreeSet<String> = types.iter().map(|event_type| event_type.as_str().to_owned()).collect();
@@ -1221,11 +1223,17 @@ async fn real_answers_match_the_document() {
     )
     .await;
     const JOB: (&str, &str) = ("POST", "/v1/jobs/{job}");
-    for job in ["monthly-billing", "auto-rate", "valve-closes"] {
+    for job in ["monthly-billing", "auto-rate", "valve-closes", "score"] {
         let run = expect(s, c, JOB, &format!("/v1/jobs/{job}"), Some(&finance), None, None, 200).await;
         assert_eq!(run.json["job"], job);
     }
     expect(s, c, JOB, "/v1/jobs/defragment", Some(&finance), None, None, 404).await;
+    const PROFILE: (&str, &str) = ("GET", "/v1/customers/{id}/credit-profile");
+    let profile_path = format!("/v1/customers/{customer_id}/credit-profile");
+    let profile = expect(s, c, PROFILE, &profile_path, customer_token, None, None, 200).await;
+    assert_eq!(profile.json["model_version"], "gas-credit-v1");
+    expect(s, c, PROFILE, &profile_path, merchant_token, None, None, 404).await;
+    expect(s, c, PROFILE, &format!("/v1/customers/{}/credit-profile", Uuid::new_v4()), admin, None, None, 404).await;
     expect(s, c, JOB, "/v1/jobs/auto-rate", customer_token, None, None, 403).await;
 
     // Webhooks.

@@ -441,7 +441,8 @@ pub struct JobRun {
 /// Admin or finance. `gaswallet serve` runs these every few seconds by itself; this route runs one
 /// at once (for operators, scripts and the simulator): `monthly-billing` (issue and debit due
 /// monthly bills), `auto-rate` (auto-rate service orders whose rating window ran out),
-/// `valve-closes` (close valves whose friendly-credit deferral ended). Each is idempotent.
+/// `valve-closes` (close valves whose friendly-credit deferral ended), `score` (recompute every
+/// credit profile, set changed credit limits; `done` counts customers scored). Each is idempotent.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{job}",
@@ -450,7 +451,7 @@ pub struct JobRun {
     params((
         "job" = String,
         Path,
-        description = "`monthly-billing`, `auto-rate` or `valve-closes`.",
+        description = "`monthly-billing`, `auto-rate`, `valve-closes` or `score`.",
         example = "auto-rate"
     )),
     responses(
@@ -473,6 +474,7 @@ pub async fn run_job(
         "monthly-billing" => state.service.run_monthly_billing().await?,
         "auto-rate" => state.service.auto_rate_due_orders().await?,
         "valve-closes" => state.service.close_due_valves().await?,
+        "score" => state.service.rescore_all(&|_| {}).await?.customers as usize,
         _ => return Err(api_error(ErrorClass::NotFound, "not_found", format!("no job {job:?}"))),
     };
     Ok(Json(JobRun { job, done: done as u64 }).into_response())

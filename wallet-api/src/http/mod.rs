@@ -15,6 +15,7 @@ pub mod listener;
 pub mod metering;
 pub mod metrics;
 pub mod openapi;
+pub mod risk;
 pub mod service_orders;
 
 use crate::service::Service;
@@ -129,6 +130,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/settlements/technicians/{id}"),
     ("GET", "/v1/settlements/technicians/{id}/report.csv"),
     ("POST", "/v1/jobs/{job}"),
+    ("GET", "/v1/customers/{id}/credit-profile"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -183,6 +185,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/settlements/technicians/{id}", get(service_orders::get_payout_batch))
         .route("/v1/settlements/technicians/{id}/report.csv", get(service_orders::payout_batch_csv))
         .route("/v1/jobs/{job}", post(finance::run_job))
+        .route("/v1/customers/{id}/credit-profile", get(risk::get_credit_profile))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

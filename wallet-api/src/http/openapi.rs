@@ -12,6 +12,7 @@ use super::extract::{DecimalString, DECIMAL_STRING_BYTES_MAX};
 use super::finance;
 use super::handlers;
 use super::metering;
+use super::risk;
 use super::service_orders;
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
@@ -135,6 +136,7 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         service_orders::get_payout_batch,
         service_orders::payout_batch_csv,
         finance::run_job,
+        risk::get_credit_profile,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -145,6 +147,10 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         (name = TAG_PAYMENTS, description = "Merchant payments and refunds."),
         (name = TAG_EVENTS, description = "Events in commit order, and webhooks that deliver them."),
         (name = TAG_LEDGER, description = "Ledger integrity."),
+        (
+            name = risk::TAG_RISK,
+            description = "Explainable credit profiles: score, grade, reason codes, the credit limit they grant."
+        ),
         (
             name = service_orders::TAG_SERVICE,
             description = "Repair service orders (price held in escrow, rated, settled by a rule table) and \
@@ -399,6 +405,8 @@ pub enum EventType {
     BillIssued,
     /// A technician was paid in a payout batch (staff only; `amount` is the net paid).
     PayoutMade,
+    /// A rescore moved the customer's credit grade; `amount` is the new credit limit.
+    ScoreChanged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

@@ -15,6 +15,7 @@ pub mod metering;
 pub mod model;
 pub mod notes;
 pub mod projection;
+pub mod risk;
 pub mod scheduler;
 pub mod service_orders;
 pub mod webhooks;
@@ -64,6 +65,8 @@ pub struct Service {
     signing_key: ed25519_dalek::SigningKey,
     /// The technician settlement rules (commission by stars and tier), shipped as data.
     technician_rules: settlement::rules::RuleBook,
+    /// The credit scorecard (a versioned model file shipped in the binary).
+    risk_model: ::risk::Model,
 }
 
 /// A verified idempotency request: who asked, with which key, for which body.
@@ -214,7 +217,19 @@ impl Service {
         let customer_locks = (0..metering::CUSTOMER_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         let technician_rules = settlement::rules::RuleBook::shipped()
             .map_err(|error| anyhow::anyhow!("the shipped technician rules do not load: {error}"))?;
-        Ok(Service { ledger, reader, projection, clock, refund_locks, customer_locks, signing_key, technician_rules })
+        let risk_model = ::risk::Model::load_default()
+            .map_err(|error| anyhow::anyhow!("the shipped credit model does not load: {error}"))?;
+        Ok(Service {
+            ledger,
+            reader,
+            projection,
+            clock,
+            refund_locks,
+            customer_locks,
+            signing_key,
+            technician_rules,
+            risk_model,
+        })
     }
 
     pub fn reader(&self) -> &LedgerReader {

@@ -163,6 +163,8 @@ pub enum EventType {
     BillIssued,
     /// A technician was paid in a payout batch (staff only).
     PayoutMade,
+    /// A rescore moved the customer's credit grade (and so, perhaps, its credit limit).
+    ScoreChanged,
 }
 
 impl EventType {
@@ -178,6 +180,7 @@ impl EventType {
             EventType::ValveCloseDeferred => "valve_close_deferred",
             EventType::BillIssued => "bill_issued",
             EventType::PayoutMade => "payout_made",
+            EventType::ScoreChanged => "score_changed",
         }
     }
 }

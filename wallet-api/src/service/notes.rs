@@ -325,6 +325,21 @@ pub const SERVICE_ORDER_REVERSED: &str = "service_order_reversed";
 /// Payload: `settlement::payout::PayoutBatch`.
 pub const TECHNICIAN_PAYOUT_BATCH: &str = "technician_payout_batch";
 
+/// Payload: [`CreditScored`].
+pub const CREDIT_SCORED: &str = "credit_scored";
+
+/// A rescore recorded a customer's profile (and, when it differed, set the wallet's credit limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditScored {
+    pub customer_id: Uuid,
+    pub score: i32,
+    /// `A` (best) to `E`.
+    pub grade: String,
+    pub previous_grade: Option<String>,
+    pub credit_limit: Decimal,
+    pub model_version: String,
+}
+
 /// Encodes a note payload.
 pub fn encode<T: Serialize>(payload: &T) -> Vec<u8> {
     // Serializing these plain structs to a Vec cannot fail (no maps with non-string keys, no

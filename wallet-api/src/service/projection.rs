@@ -87,6 +87,8 @@ pub struct ProjectionState {
     pub tariffs: HashMap<String, std::sync::Arc<crate::metering::tariff::Tariff>>,
     /// Closed business days by `YYYY-MM-DD`.
     pub closed_days: HashMap<String, notes::DayClosed>,
+    /// Each customer's running credit-risk facts.
+    pub risk: crate::service::risk::RiskBook,
     pub service_orders: HashMap<Uuid, crate::service::service_orders::ServiceOrder>,
     /// Each technician's customer ratings (auto-ratings are no evidence and are left out), in order.
     pub technician_ratings: HashMap<Uuid, Vec<settlement::technician_tier::PastRating>>,
@@ -208,12 +210,20 @@ impl CommitObserver for Projection {
                 }
             }
         }
+        projection.risk.end_of_batch(ledger_state, batch.timestamp);
     }
 }
 
 impl ProjectionState {
-    fn apply_service_order(&mut self, order: crate::service::service_orders::ServiceOrder) {
+    fn apply_service_order(&mut self, order: crate::service::service_orders::ServiceOrder, at: Timestamp) {
         let was_rated = self.service_orders.get(&order.id).is_some_and(|before| before.rated_at.is_some());
+        let was_disputed = self
+            .service_orders
+            .get(&order.id)
+            .is_some_and(|before| before.status == settlement::service_order::OrderStatus::Disputed);
+        if order.status == settlement::service_order::OrderStatus::Disputed && !was_disputed {
+            self.risk.dispute_opened(order.customer_id, at);
+        }
         if !was_rated && !order.auto_rated {
             if let (Some(technician), Some(stars), Some(rated_at)) = (order.technician_id, order.stars, order.rated_at)
             {
@@ -276,6 +286,7 @@ impl ProjectionState {
         match kind {
             notes::CUSTOMER_REGISTERED => {
                 if let Some(note) = parse::<notes::CustomerRegistered>(kind, payload) {
+                    self.risk.customer_registered(note.id, at);
                     let wallet = AccountId(note.wallet_id);
                     self.customer_by_wallet.insert(wallet, note.id);
                     self.customers.insert(
@@ -304,7 +315,7 @@ impl ProjectionState {
             }
             notes::SERVICE_ORDER_CHANGED => {
                 if let Some(order) = parse::<crate::service::service_orders::ServiceOrder>(kind, payload) {
-                    self.apply_service_order(order);
+                    self.apply_service_order(order, at);
                 }
             }
             notes::SERVICE_ORDER_REVERSED => {
@@ -327,6 +338,26 @@ impl ProjectionState {
             notes::TECHNICIAN_PAYOUT_BATCH => {
                 if let Some(batch) = parse::<settlement::payout::PayoutBatch>(kind, payload) {
                     self.apply_payout_batch(batch, sequence, at);
+                }
+            }
+            notes::CREDIT_SCORED => {
+                if let Some(note) = parse::<notes::CreditScored>(kind, payload) {
+                    if note.previous_grade.as_deref() != Some(note.grade.as_str()) {
+                        let wallet = self.customers.get(&note.customer_id).map(|customer| customer.wallet.0);
+                        self.push_event(EventType::ScoreChanged, sequence, at, |event| {
+                            event.customer_id = Some(note.customer_id);
+                            event.wallet_id = wallet;
+                            event.amount = Some(note.credit_limit);
+                            event.reason = Some(format!(
+                                "grade {} -> {} (score {}, {})",
+                                note.previous_grade.as_deref().unwrap_or("none"),
+                                note.grade,
+                                note.score,
+                                note.model_version
+                            ));
+                        });
+                    }
+                    self.risk.scored(note);
                 }
             }
             notes::DAY_CLOSED => {
@@ -394,6 +425,7 @@ impl ProjectionState {
             }
             notes::PAYMENT_MADE => {
                 if let Some(note) = parse::<notes::PaymentMade>(kind, payload) {
+                    self.risk.wallet_touched(note.customer_id);
                     self.payments.insert(
                         note.id,
                         Payment {
@@ -451,6 +483,9 @@ impl ProjectionState {
             notes::TOPUP_RECEIVED => {
                 if let Some(note) = parse::<notes::TopupReceived>(kind, payload) {
                     let customer = self.customer_by_wallet.get(&AccountId(note.wallet_id)).copied();
+                    if let Some(customer) = customer {
+                        self.risk.topup(customer, at);
+                    }
                     self.topups.insert(
                         note.entry_id,
                         Topup {
@@ -543,6 +578,9 @@ impl ProjectionState {
                         }
                     }
                     self.reading_charges.insert(id, if note.billed { note.total } else { Decimal::ZERO });
+                    if note.billed {
+                        self.risk.reading_charged(note.customer_id, at, note.total);
+                    }
                     let bills = self.bills.entry(note.customer_id).or_default();
                     self.bill_by_id.insert(id.0, (note.customer_id, bills.len()));
                     bills.push(Bill { id: id.0, sequence, at, reading: note });
@@ -552,6 +590,10 @@ impl ProjectionState {
                 if let Some(note) = parse::<notes::ValveChanged>(kind, payload) {
                     use crate::metering::valve::ValveState;
                     self.valves.insert(note.customer_id, note.state);
+                    if note.state == ValveState::Closed {
+                        // Valves close for arrears only (an immediate close or a deferred one).
+                        self.risk.valve_closed_for_arrears(note.customer_id, at);
+                    }
                     if note.state != ValveState::Open || note.reason == "arrears_paid" {
                         self.deferred_closes.remove(&note.customer_id);
                     }
@@ -585,6 +627,7 @@ impl ProjectionState {
             notes::MONTHLY_BILL_ISSUED => {
                 if let Some(note) = parse::<notes::MonthlyBillIssued>(kind, payload) {
                     self.monthly_billed.extend(note.readings.iter().copied());
+                    self.risk.monthly_bill(note.customer_id, at, note.total);
                     let wallet = self.customers.get(&note.customer_id).map(|customer| customer.wallet.0);
                     self.push_event(EventType::BillIssued, sequence, at, |event| {
                         event.customer_id = Some(note.customer_id);
