@@ -12,6 +12,7 @@ use super::extract::{DecimalString, DECIMAL_STRING_BYTES_MAX};
 use super::finance;
 use super::handlers;
 use super::metering;
+use super::reconciliation;
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -122,6 +123,9 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         finance::settle_merchants,
         finance::get_merchant_settlement,
         finance::merchant_settlement_csv,
+        reconciliation::create_reconciliation,
+        reconciliation::get_reconciliation,
+        reconciliation::resolve_break,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -135,6 +139,11 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         (
             name = finance::TAG_FINANCE,
             description = "Finance reports: trial balance, wallet-liability roll-forward, signed daily close."
+        ),
+        (
+            name = reconciliation::TAG_RECONCILIATION,
+            description = "Channel statements (generic CSV, WeChat Pay and Alipay daily bills) reconciled against \
+                the ledger's top-ups, and their breaks resolved by balanced entries."
         ),
         (
             name = TAG_METERING,
