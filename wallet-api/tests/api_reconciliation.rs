@@ -452,6 +452,13 @@ async fn the_generic_csv_reports_status_mismatches_and_duplicates_which_no_entry
         assert_problem(&reply, 422, "not_resolvable_by_entry", "worked with the channel");
     }
     app.assert_ledger_verifies().await;
+
+    // The report is a function of the journal: after a restart it reads back the same.
+    let path = format!("/v1/reconciliations/{}", report["id"].as_str().unwrap());
+    let data = app.stop().await;
+    let app = common::spawn_app_in(data).await;
+    let finance = app.token("finance", None).await;
+    assert_eq!(app.get_ok(&path, &finance).await, report);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,28 +521,34 @@ async fn refusals() {
         .await;
     assert!(reply.json["detail"].as_str().unwrap().contains("line 3"), "{}", reply.text());
 
-    // More lines than the named limit, and a body above the route's own limit.
-    let lines = wallet_api::service::reconciliation::STATEMENT_LINES_MAX;
-    let long = format!("channel_txn_id,time,amount,status\n{}", "\n".repeat(lines));
-    let reply = app
-        .post(
-            "/v1/reconciliations",
-            Some(&finance),
-            &json!({ "channel": "bank", "date": date, "statement_csv": long }).to_string(),
-            None,
-        )
-        .await;
+    // The named limits, at and past the bound: lines read, and breaks recorded.
+    let lines_max = wallet_api::service::reconciliation::STATEMENT_LINES_MAX;
+    let blank_lines = |lines: usize| format!("channel_txn_id,time,amount,status\n{}", "\n".repeat(lines - 1));
+    let at_limit = json!({ "channel": "bank", "date": date, "statement_csv": blank_lines(lines_max) });
+    assert_eq!(reconcile(&app, &finance, at_limit).await["statement_lines"], 0);
+    let past = json!({ "channel": "bank", "date": date, "statement_csv": blank_lines(lines_max + 1) });
+    let reply = app.post("/v1/reconciliations", Some(&finance), &past.to_string(), None).await;
     assert_problem(&reply, 422, "statement_too_large", "too many lines");
+    let breaks_max = wallet_api::service::reconciliation::BREAKS_PER_RUN_MAX;
+    let overages = |count: usize| {
+        let mut csv = String::from("channel_txn_id,time,amount,status\n");
+        for index in 0..count {
+            csv.push_str(&format!("W-{index:06},2026-03-01T09:30:00Z,1.00,SUCCESS\n"));
+        }
+        csv
+    };
+    let report =
+        reconcile(&app, &finance, json!({ "channel": "counter", "date": date, "statement_csv": overages(breaks_max) }))
+            .await;
+    assert_eq!(bucket(&report, "overage"), counted(breaks_max as u64, &format!("{breaks_max}.00"), "0.00"));
+    assert_eq!(report["breaks"].as_array().unwrap().len(), breaks_max);
+    let past = json!({ "channel": "counter", "date": date, "statement_csv": overages(breaks_max + 1) });
+    let reply = app.post("/v1/reconciliations", Some(&finance), &past.to_string(), None).await;
+    assert_problem(&reply, 422, "too_many_breaks", "too many breaks");
     let limit = wallet_api::http::reconciliation::RECONCILIATION_REQUEST_BODY_BYTES_MAX;
     let big = json!({ "channel": "bank", "date": date, "statement_csv": "x".repeat(limit) });
     let reply = app.post("/v1/reconciliations", Some(&finance), &big.to_string(), None).await;
     assert_problem(&reply, 413, "payload_too_large", "the route's own limit");
-    // Larger than the general 64 KiB limit is fine for a statement.
-    let mut wide = String::from("channel_txn_id,time,amount,status\n");
-    for index in 0..2000 {
-        wide.push_str(&format!("W-{index:06},2026-03-01T09:30:00Z,1.00,SUCCESS\n"));
-    }
-    assert!(wide.len() > 64 * 1024);
-    let report = reconcile(&app, &finance, json!({ "channel": "counter", "date": date, "statement_csv": wide })).await;
-    assert_eq!(bucket(&report, "overage"), counted(2000, "2000.00", "0.00"));
+    // Larger than the general 64 KiB limit is fine for a statement (the one at the break limit is).
+    assert!(overages(breaks_max).len() > 64 * 1024);
 }

@@ -40,8 +40,11 @@ pub const STATEMENT_LINES_MAX: usize = 200_000;
 /// Most breaks one run records. A statement that far from the ledger is a wrong file or a wrong
 /// day, not a day to work break by break; the run is refused and nothing is recorded.
 pub const BREAKS_PER_RUN_MAX: usize = 5_000;
-/// Breaks per note: a break is at most about 450 bytes of JSON, a note at most 16 KiB.
+/// Breaks per note: a break is at most about 500 bytes of JSON, a note at most 16 KiB (the unit
+/// test below encodes a chunk of the largest breaks).
 const BREAKS_PER_NOTE: usize = 25;
+// A run's notes (its break chunks and the run) commit as one linked group.
+const _: () = assert!(BREAKS_PER_RUN_MAX.div_ceil(BREAKS_PER_NOTE) < ledger::command::LINKED_COMMANDS_MAX);
 /// Longest free-text note on a resolution, in bytes.
 pub const RESOLUTION_NOTE_BYTES_MAX: usize = 256;
 
@@ -473,7 +476,9 @@ impl Service {
         if let Some(report) = self.reconciliation_report(run_id) {
             return Ok(report);
         }
-        let lines = input.statement.bytes().split(|byte| *byte == b'\n').count();
+        let bytes = input.statement.bytes();
+        let lines = bytes.iter().filter(|byte| **byte == b'\n').count()
+            + usize::from(bytes.last().is_some_and(|last| *last != b'\n'));
         if lines > STATEMENT_LINES_MAX {
             return Err(unprocessable(
                 "statement_too_large",
@@ -911,6 +916,38 @@ mod tests {
         let bytes = b"channel_txn_id,time,amount,status\nT1,\xff".to_vec();
         let error = parse_statement(StatementFormat::Generic, &StatementInput::Bytes(bytes)).unwrap_err();
         assert_eq!(error.to_string(), "statement line 2: not UTF-8 text");
+    }
+
+    #[test]
+    fn a_chunk_of_the_largest_breaks_fits_in_a_note() {
+        let amount = settlement::money::AMOUNT_YUAN_MAX;
+        let largest = BreakRecord {
+            break_id: Uuid::from_u128(u128::MAX),
+            kind: BreakKind::StatementDuplicate,
+            // A quote is escaped to two bytes: the longest id in JSON.
+            channel_txn_id: "\"".repeat(settlement::reconciliation::generic::CHANNEL_TXN_ID_BYTES_MAX),
+            transaction: TransactionKind::Payment,
+            statement: Some(BreakStatementSide {
+                at: i64::MIN,
+                amount,
+                status: TransactionStatus::Processing,
+                line: u64::MAX,
+            }),
+            ledger: Some(BreakLedgerSide {
+                at: i64::MIN,
+                amount,
+                status: TransactionStatus::Processing,
+                entry_id: Uuid::from_u128(u128::MAX),
+                wallet_id: Some(Uuid::from_u128(u128::MAX)),
+            }),
+        };
+        let chunk = notes::ReconciliationBreaks {
+            run_id: Uuid::from_u128(u128::MAX),
+            chunk: u32::MAX,
+            breaks: vec![largest; BREAKS_PER_NOTE],
+        };
+        let size = notes::encode(&chunk).len();
+        assert!(size <= ledger::command::NOTE_PAYLOAD_BYTES_MAX, "{size} bytes");
     }
 
     #[test]
