@@ -451,6 +451,20 @@ async fn the_generic_csv_reports_status_mismatches_and_duplicates_which_no_entry
         let reply = resolve(&app, &finance, &report, found, json!({ "action": "write_off", "amount": "20.00" })).await;
         assert_problem(&reply, 422, "not_resolvable_by_entry", "worked with the channel");
     }
+    // API.md's body (channel and statement only): the day is the one the lines fall in.
+    let undated = reconcile(&app, &finance, json!({ "channel": "bank", "statement_csv": csv })).await;
+    assert_eq!(undated["date"], day.to_string().as_str());
+    assert_eq!(kinds(&undated), kinds(&report));
+    let spanning = format!("{csv}B-3,{},1.00,SUCCESS\n", time(at(30, 0, 0)));
+    let reply = app
+        .post(
+            "/v1/reconciliations",
+            Some(&finance),
+            &json!({ "channel": "bank", "statement_csv": spanning }).to_string(),
+            None,
+        )
+        .await;
+    assert_problem(&reply, 422, "validation_failed", "lines of two days need a date");
     app.assert_ledger_verifies().await;
 
     // The report is a function of the journal: after a restart it reads back the same.

@@ -49,9 +49,10 @@ pub struct ReconciliationRequest {
     /// only for `alipay`.
     #[schema(required = false)]
     pub format: Option<StatementFormat>,
-    /// The business day the statement covers (Beijing time, cut at 00:00), `YYYY-MM-DD`.
-    #[schema(example = "2026-03-01")]
-    pub date: String,
+    /// The business day the statement covers (Beijing time, cut at 00:00), `YYYY-MM-DD`. When
+    /// absent, the day every statement line falls in (a statement spanning days needs it).
+    #[schema(example = "2026-03-01", required = false, nullable = false)]
+    pub date: Option<String>,
     /// The statement as text (generic CSV, WeChat bill, or an Alipay bill already decoded).
     /// Exactly one of `statement_csv` and `statement_base64`.
     #[schema(required = false, nullable = false)]
@@ -115,7 +116,8 @@ fn validation(detail: impl Into<String>) -> ApiError {
                 than 200000 lines), `too_many_breaks` (more than 5000), `unknown_channel`, \
                 `format_not_for_channel`, `invalid_match_config` (drift outside 0 to 86400 s, a negative tolerance \
                 or one below the fen), `invalid_amount` (a tolerance that is not a decimal string), \
-                `validation_failed` (date not YYYY-MM-DD, not exactly one of statement_csv and statement_base64, \
+                `validation_failed` (date not YYYY-MM-DD, or absent for a statement whose lines span days or \
+                that has none, not exactly one of statement_csv and statement_base64, \
                 base64 that does not decode, an unknown format, an unknown or missing field).",
             body = Problem,
             content_type = PROBLEM
@@ -140,7 +142,10 @@ pub async fn create_reconciliation(
     })?;
     require_staff(&principal)?;
     let request = body.value;
-    let day = BusinessDay::parse(&request.date).map_err(|_| validation("date must be YYYY-MM-DD"))?;
+    let day = request
+        .date
+        .map(|date| BusinessDay::parse(&date).map_err(|_| validation("date must be YYYY-MM-DD")))
+        .transpose()?;
     let statement = match (request.statement_csv, request.statement_base64) {
         (Some(text), None) => StatementInput::Text(text),
         (None, Some(encoded)) => StatementInput::Bytes(

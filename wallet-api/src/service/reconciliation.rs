@@ -92,7 +92,8 @@ impl StatementInput {
 pub struct ReconciliationInput {
     pub channel: String,
     pub format: StatementFormat,
-    pub day: BusinessDay,
+    /// The business day; `None` reads it off the statement (every line must fall in one day).
+    pub day: Option<BusinessDay>,
     pub statement: StatementInput,
     pub date_drift_seconds: i64,
     pub amount_tolerance: Decimal,
@@ -370,13 +371,28 @@ fn parse_statement(format: StatementFormat, statement: &StatementInput) -> Resul
     }
 }
 
+/// The one business day every line of a statement falls in, for a request that names none.
+fn statement_day(lines: &[StatementLine]) -> Result<BusinessDay, ServiceError> {
+    let mut days = lines.iter().map(|line| settlement::business_day::business_day_of(line.at));
+    let needs_date = |why: &str| ServiceError::validation(format!("{why}: name the business day in date"));
+    let first = days.next().ok_or_else(|| needs_date("the statement has no lines to read a day from"))?;
+    let first = first.map_err(|_| needs_date("a line's time is outside the supported calendar"))?;
+    for day in days {
+        if day.map_err(|_| needs_date("a line's time is outside the supported calendar"))? != first {
+            return Err(needs_date("the statement's lines fall in more than one business day"));
+        }
+    }
+    Ok(first)
+}
+
 /// SHA-256 over everything that decides a run's outcome apart from the ledger.
 fn fingerprint(input: &ReconciliationInput) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for part in [
         input.channel.as_bytes(),
         input.format.as_str().as_bytes(),
-        input.day.to_string().as_bytes(),
+        // No date: the day is read off the statement, which these bytes decide.
+        input.day.map(|day| day.to_string()).unwrap_or_default().as_bytes(),
         &input.date_drift_seconds.to_be_bytes(),
         input.amount_tolerance.normalize().to_string().as_bytes(),
         match input.statement {
@@ -486,8 +502,19 @@ impl Service {
             ));
         }
 
+        let format = input.format;
+        let statement = input.statement.clone();
+        let lines = tokio::task::spawn_blocking(move || parse_statement(format, &statement))
+            .await
+            .map_err(|_| internal("the statement was not read"))?
+            .map_err(|error| unprocessable("statement_malformed", error.to_string()))?;
+        let day = match input.day {
+            Some(day) => day,
+            None => statement_day(&lines)?,
+        };
+
         // The ledger side: the channel's top-ups committed in the day widened by the drift.
-        let window = ReconciliationWindow::business_day(input.day);
+        let window = ReconciliationWindow::business_day(day);
         let (from, to) = (window.start - input.date_drift_seconds, window.end + input.date_drift_seconds);
         let (records, wallets) = {
             let projection = self.projection.read();
@@ -513,17 +540,11 @@ impl Service {
             (records, wallets)
         };
 
-        let format = input.format;
-        let statement = input.statement.clone();
-        let (parsed_lines, report) = tokio::task::spawn_blocking(move || {
-            let lines = parse_statement(format, &statement)
-                .map_err(|error| unprocessable("statement_malformed", error.to_string()))?;
-            let report = reconcile(&lines, &records, &config, window)
-                .map_err(|error| unprocessable(error.code(), error.to_string()))?;
-            Ok::<_, ServiceError>((lines.len(), report))
-        })
-        .await
-        .map_err(|_| internal("the reconciliation did not finish"))??;
+        let parsed_lines = lines.len();
+        let report = tokio::task::spawn_blocking(move || reconcile(&lines, &records, &config, window))
+            .await
+            .map_err(|_| internal("the reconciliation did not finish"))?
+            .map_err(|error| unprocessable(error.code(), error.to_string()))?;
 
         let channel = input.channel.as_str();
         let break_id = |txn: &str, kind: TransactionKind, break_kind: BreakKind, copy: &str| {
@@ -611,7 +632,7 @@ impl Service {
             id: run_id,
             channel: input.channel.clone(),
             format: input.format.as_str().into(),
-            date: input.day.to_string(),
+            date: day.to_string(),
             date_drift_seconds: input.date_drift_seconds,
             amount_tolerance: input.amount_tolerance,
             statement_sha256: hex::encode(Sha256::digest(input.statement.bytes())),
@@ -956,7 +977,7 @@ mod tests {
         let input = ReconciliationInput {
             channel: "wechat".into(),
             format: StatementFormat::Generic,
-            day,
+            day: Some(day),
             statement: StatementInput::Text("a".into()),
             date_drift_seconds: 0,
             amount_tolerance: Decimal::ZERO,
