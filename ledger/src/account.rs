@@ -69,6 +69,9 @@ pub mod chart {
     pub const MERCHANT_PAYABLE: ChartCode = ChartCode(2202);
     pub const TECHNICIAN_PAYABLE: ChartCode = ChartCode(2203);
     pub const SERVICE_ESCROW: ChartCode = ChartCode(2204);
+    /// Money a payment channel holds that belongs back to its payers (an overage found in
+    /// reconciliation and refunded through the channel), until the channel pays it out.
+    pub const CHANNEL_REFUND_PAYABLE: ChartCode = ChartCode(2205);
     pub const CUSTOMER_ARREARS: ChartCode = ChartCode(1131);
     pub const OPENING_EQUITY: ChartCode = ChartCode(4001);
     pub const GAS_SALES_REVENUE: ChartCode = ChartCode(6001);
@@ -91,6 +94,7 @@ pub mod chart {
         ChartEntry { code: MERCHANT_PAYABLE, name: "merchant payable", class: AccountClass::Liability },
         ChartEntry { code: TECHNICIAN_PAYABLE, name: "technician payable", class: AccountClass::Liability },
         ChartEntry { code: SERVICE_ESCROW, name: "service-order escrow", class: AccountClass::Liability },
+        ChartEntry { code: CHANNEL_REFUND_PAYABLE, name: "channel refund payable", class: AccountClass::Liability },
         ChartEntry { code: OPENING_EQUITY, name: "opening equity", class: AccountClass::Equity },
         ChartEntry { code: GAS_SALES_REVENUE, name: "gas sales revenue", class: AccountClass::Revenue },
         ChartEntry { code: MERCHANT_FEE_REVENUE, name: "merchant fee revenue", class: AccountClass::Revenue },

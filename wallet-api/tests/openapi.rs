@@ -32,6 +32,7 @@ use wallet_api::http::extract::{
 };
 use wallet_api::http::metering::{READINGS_REQUEST_BODY_BYTES_MAX, READINGS_TOO_LARGE};
 use wallet_api::http::openapi::{self, MONEY_PATTERN, SECURITY_SCHEME};
+use wallet_api::http::reconciliation::RECONCILIATION_REQUEST_BODY_BYTES_MAX;
 use wallet_api::http::{run, AppState, ROUTES};
 use wallet_api::metering::tariff::{TIERS_PER_VERSION_MAX, VERSIONS_PER_TARIFF_MAX};
 use wallet_api::service::metering::{reading_message, READINGS_PER_REQUEST_MAX};
@@ -58,7 +59,12 @@ const KEY_REQUIRED: [&str; 5] = [
     "/v1/service-orders/{id}/refunds",
 ];
 /// POSTs that take an optional Idempotency-Key.
-const KEY_OPTIONAL: [&str; 3] = ["/v1/customers", "/v1/merchants", "/v1/wallets/{id}/payment-codes"];
+const KEY_OPTIONAL: [&str; 4] = [
+    "/v1/customers",
+    "/v1/merchants",
+    "/v1/wallets/{id}/payment-codes",
+    "/v1/reconciliations/{id}/breaks/{break_id}/resolution",
+];
 /// Property names that carry money, rates or volumes, wherever they appear. (A reading's `register`
 /// is not here: it travels as the exact string the meter signed, with a pattern of its own.)
 const MONEY_FIELDS: [&str; 26] = [
@@ -1235,6 +1241,64 @@ async fn real_answers_match_the_document() {
     expect(s, c, PROFILE, &profile_path, merchant_token, None, None, 404).await;
     expect(s, c, PROFILE, &format!("/v1/customers/{}/credit-profile", Uuid::new_v4()), admin, None, None, 404).await;
     expect(s, c, JOB, "/v1/jobs/auto-rate", customer_token, None, None, 403).await;
+
+    // Reconciliation: a statement with one line the ledger lacks (an overage), resolved once.
+    const RECONCILE: (&str, &str) = ("POST", "/v1/reconciliations");
+    let statement = "channel_txn_id,time,amount,status\nWALK-1,2026-03-01T09:30:00+08:00,12.50,SUCCESS\n";
+    let body = json!({ "channel": "counter", "date": crate::today_in_beijing(), "statement_csv": statement });
+    let report = expect(s, c, RECONCILE, "/v1/reconciliations", Some(&finance), Some(body.clone()), None, 201).await;
+    assert_eq!(report.json["overage"]["count"], 1);
+    expect(s, c, RECONCILE, "/v1/reconciliations", None, Some(body.clone()), None, 401).await;
+    expect(s, c, RECONCILE, "/v1/reconciliations", merchant_token, Some(body.clone()), None, 403).await;
+    let mut malformed_statement = body.clone();
+    malformed_statement["statement_csv"] = json!("channel_txn_id,time,amount,status\nWALK-1,noon,12.50,SUCCESS\n");
+    let refused = expect(s, c, RECONCILE, "/v1/reconciliations", admin, Some(malformed_statement), None, 422).await;
+    assert_eq!(refused.json["code"], "statement_malformed");
+    let huge = json!({ "statement_csv": "x".repeat(RECONCILIATION_REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, RECONCILE, "/v1/reconciliations", admin, Some(huge), None, 413).await;
+    let malformed = s.call("POST", "/v1/reconciliations", admin, Some("{"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/reconciliations", &malformed);
+    const REPORT_OF: (&str, &str) = ("GET", "/v1/reconciliations/{id}");
+    let report_path = format!("/v1/reconciliations/{}", report.str("id"));
+    expect(s, c, REPORT_OF, &report_path, Some(&finance), None, None, 200).await;
+    expect(s, c, REPORT_OF, &format!("/v1/reconciliations/{}", Uuid::new_v4()), admin, None, None, 404).await;
+    expect(s, c, REPORT_OF, &report_path, customer_token, None, None, 403).await;
+    expect(s, c, REPORT_OF, &report_path, None, None, None, 401).await;
+    const SETTLE_BREAK: (&str, &str) = ("POST", "/v1/reconciliations/{id}/breaks/{break_id}/resolution");
+    let break_id = report.json["breaks"][0]["break_id"].as_str().unwrap().to_owned();
+    let resolve_path = format!("{report_path}/breaks/{break_id}/resolution");
+    let write_off = json!({ "action": "write_off", "amount": "12.50", "note": "walk-in counter slip lost" });
+    expect(
+        s,
+        c,
+        SETTLE_BREAK,
+        &resolve_path,
+        Some(&finance),
+        Some(json!({ "action": "adjust", "amount": "12.50" })),
+        None,
+        422,
+    )
+    .await;
+    expect(s, c, SETTLE_BREAK, &resolve_path, merchant_token, Some(write_off.clone()), None, 403).await;
+    expect(s, c, SETTLE_BREAK, &resolve_path, None, Some(write_off.clone()), None, 401).await;
+    let unknown_break = format!("{report_path}/breaks/{}/resolution", Uuid::new_v4());
+    expect(s, c, SETTLE_BREAK, &unknown_break, Some(&finance), Some(write_off.clone()), None, 404).await;
+    let resolution_key = key();
+    let resolved =
+        expect(s, c, SETTLE_BREAK, &resolve_path, Some(&finance), Some(write_off.clone()), Some(&resolution_key), 201)
+            .await;
+    assert_eq!(resolved.json["credit_role"], "reconciliation_gain");
+    expect(s, c, SETTLE_BREAK, &resolve_path, Some(&finance), Some(write_off.clone()), None, 409).await;
+    let other = json!({ "action": "refund", "amount": "12.50" });
+    expect(s, c, SETTLE_BREAK, &resolve_path, Some(&finance), Some(other), Some(&resolution_key), 409).await;
+    let huge = json!({ "note": "x".repeat(REQUEST_BODY_BYTES_MAX) });
+    expect(s, c, SETTLE_BREAK, &resolve_path, Some(&finance), Some(huge), None, 413).await;
+    let malformed = s.call("POST", &resolve_path, Some(&finance), Some("{"), None).await;
+    assert_eq!(malformed.status, 400);
+    c.check("POST", "/v1/reconciliations/{id}/breaks/{break_id}/resolution", &malformed);
+    let read = expect(s, c, REPORT_OF, &report_path, admin, None, None, 200).await;
+    assert_eq!(read.json["breaks"][0]["status"], "resolved");
 
     // Webhooks.
     const WEBHOOKS: (&str, &str) = ("POST", "/v1/webhooks");

@@ -4,6 +4,7 @@
 //! Every response that is not a success is `application/problem+json` with a stable `code`
 //! (see [`error`]). Limits are named constants: [`extract::REQUEST_BODY_BYTES_MAX`],
 //! [`metering::READINGS_REQUEST_BODY_BYTES_MAX`] (readings batches only),
+//! [`reconciliation::RECONCILIATION_REQUEST_BODY_BYTES_MAX`] (statements only),
 //! [`extract::PAGE_LIMIT_MAX`], [`extract::IDEMPOTENCY_KEY_BYTES_MAX`],
 //! [`CONCURRENT_REQUESTS_MAX`], [`REQUEST_TIMEOUT`], [`listener::CONNECTIONS_MAX`].
 
@@ -15,6 +16,7 @@ pub mod listener;
 pub mod metering;
 pub mod metrics;
 pub mod openapi;
+pub mod reconciliation;
 pub mod risk;
 pub mod service_orders;
 
@@ -131,6 +133,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/settlements/technicians/{id}/report.csv"),
     ("POST", "/v1/jobs/{job}"),
     ("GET", "/v1/customers/{id}/credit-profile"),
+    ("POST", "/v1/reconciliations"),
+    ("GET", "/v1/reconciliations/{id}"),
+    ("POST", "/v1/reconciliations/{id}/breaks/{break_id}/resolution"),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -186,6 +191,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/settlements/technicians/{id}/report.csv", get(service_orders::payout_batch_csv))
         .route("/v1/jobs/{job}", post(finance::run_job))
         .route("/v1/customers/{id}/credit-profile", get(risk::get_credit_profile))
+        // A statement has a body limit of its own, like a batch of readings.
+        .route(
+            "/v1/reconciliations",
+            post(reconciliation::create_reconciliation)
+                .layer(DefaultBodyLimit::max(reconciliation::RECONCILIATION_REQUEST_BODY_BYTES_MAX)),
+        )
+        .route("/v1/reconciliations/{id}", get(reconciliation::get_reconciliation))
+        .route("/v1/reconciliations/{id}/breaks/{break_id}/resolution", post(reconciliation::resolve_break))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

@@ -12,6 +12,7 @@ use super::extract::{DecimalString, DECIMAL_STRING_BYTES_MAX};
 use super::finance;
 use super::handlers;
 use super::metering;
+use super::reconciliation;
 use super::risk;
 use super::service_orders;
 use axum::body::Bytes;
@@ -137,6 +138,9 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         service_orders::payout_batch_csv,
         finance::run_job,
         risk::get_credit_profile,
+        reconciliation::create_reconciliation,
+        reconciliation::get_reconciliation,
+        reconciliation::resolve_break,
     ),
     components(schemas(Problem, DecimalString)),
     modifiers(&BearerSecurity),
@@ -159,6 +163,11 @@ pub const IDEMPOTENCY_KEY_OPTIONAL: &str = "Optional. 1 to 255 visible ASCII cha
         (
             name = finance::TAG_FINANCE,
             description = "Finance reports: trial balance, wallet-liability roll-forward, signed daily close."
+        ),
+        (
+            name = reconciliation::TAG_RECONCILIATION,
+            description = "Channel statements (generic CSV, WeChat Pay and Alipay daily bills) reconciled against \
+                the ledger's top-ups, and their breaks resolved by balanced entries."
         ),
         (
             name = TAG_METERING,

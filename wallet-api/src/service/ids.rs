@@ -127,3 +127,38 @@ pub fn entry_for(object: Uuid, purpose: &str) -> EntryId {
 pub fn note_for(object: Uuid, purpose: &str) -> EntryId {
     EntryId(derive(&[b"note", object.as_bytes(), purpose.as_bytes()]))
 }
+
+/// What channel payers are owed back through the channel (overages refunded in reconciliation).
+pub fn channel_refund_payable_account() -> AccountId {
+    AccountId(derive(&[b"account", b"channel-refund-payable"]))
+}
+
+/// Reconciliation differences written off (gains credit it, losses debit it).
+pub fn reconciliation_write_off_account() -> AccountId {
+    AccountId(derive(&[b"account", b"reconciliation-write-off"]))
+}
+
+/// A reconciliation run: the same statement (bytes, format, day, channel and matching rules)
+/// is the same run, so posting it twice answers the first report.
+pub fn reconciliation_run(statement_fingerprint: &[u8; 32]) -> Uuid {
+    derive(&[b"reconciliation-run", statement_fingerprint])
+}
+
+/// The note carrying one chunk of a run's breaks.
+pub fn reconciliation_breaks(run: Uuid, chunk: u32) -> EntryId {
+    EntryId(derive(&[b"reconciliation-breaks", run.as_bytes(), &chunk.to_be_bytes()]))
+}
+
+/// A break, named by what it is about (channel, transaction, payment or refund, kind of break and,
+/// for duplicates, which copy) and not by the run: the same break found by two runs is one break,
+/// resolved at most once.
+pub fn reconciliation_break(channel: &str, channel_txn_id: &str, transaction: &str, kind: &str, copy: &str) -> Uuid {
+    derive(&[
+        b"reconciliation-break",
+        channel.as_bytes(),
+        channel_txn_id.as_bytes(),
+        transaction.as_bytes(),
+        kind.as_bytes(),
+        copy.as_bytes(),
+    ])
+}

@@ -15,6 +15,7 @@ pub mod metering;
 pub mod model;
 pub mod notes;
 pub mod projection;
+pub mod reconciliation;
 pub mod risk;
 pub mod scheduler;
 pub mod service_orders;
@@ -433,6 +434,7 @@ impl Service {
         let missing =
             || ServiceError::new(ErrorClass::Internal, "internal_error", format!("{resource} {id} is missing"));
         match resource {
+            "reconciliation_resolution" => self.render_resolution(id),
             "topup" => {
                 let topup = self.projection.read().topups.get(&id).cloned().ok_or_else(missing)?;
                 // The balance right after the top-up's own entry (a function of the journal).

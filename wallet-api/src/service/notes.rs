@@ -340,6 +340,132 @@ pub struct CreditScored {
     pub model_version: String,
 }
 
+/// Payload: [`ReconciliationRun`].
+pub const RECONCILIATION_RUN: &str = "reconciliation_run";
+/// Payload: [`ReconciliationBreaks`].
+pub const RECONCILIATION_BREAKS: &str = "reconciliation_breaks";
+/// Payload: [`BreakResolved`].
+pub const BREAK_RESOLVED: &str = "break_resolved";
+
+/// A channel statement reconciled against the ledger's top-ups of that channel for one business
+/// day. Recorded after its break chunks, in the same linked group; the matched lines are kept as
+/// counts and totals only (the statement itself is not stored, its SHA-256 is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationRun {
+    pub id: Uuid,
+    pub channel: String,
+    /// `generic`, `wechat` or `alipay`.
+    pub format: String,
+    /// `YYYY-MM-DD`, Beijing time.
+    pub date: String,
+    pub date_drift_seconds: i64,
+    pub amount_tolerance: Decimal,
+    /// SHA-256 of the statement bytes as sent (after base64 decoding), hex.
+    pub statement_sha256: String,
+    /// Transactions read from the statement.
+    pub statement_lines: u64,
+    pub summary: settlement::reconciliation::matcher::ReconciliationSummary,
+    pub break_chunks: u32,
+    pub by_role: Role,
+    pub by_subject_id: Option<Uuid>,
+    pub by_token_id: Uuid,
+}
+
+/// What kind of difference a break is (the matcher's buckets that need finance's attention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakKind {
+    /// 长款: in the statement, not in the ledger.
+    Overage,
+    /// 短款: in the ledger, not in the statement.
+    Shortage,
+    /// 金额不一致: on both sides with different amounts.
+    AmountMismatch,
+    /// On both sides with the same amount and another status.
+    StatusMismatch,
+    /// A statement line repeating an earlier one's transaction.
+    StatementDuplicate,
+    /// A ledger record repeating an earlier one's transaction.
+    LedgerDuplicate,
+}
+
+impl BreakKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::Overage => "overage",
+            BreakKind::Shortage => "shortage",
+            BreakKind::AmountMismatch => "amount_mismatch",
+            BreakKind::StatusMismatch => "status_mismatch",
+            BreakKind::StatementDuplicate => "statement_duplicate",
+            BreakKind::LedgerDuplicate => "ledger_duplicate",
+        }
+    }
+}
+
+/// The statement's side of a break.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakStatementSide {
+    /// Unix seconds.
+    pub at: i64,
+    pub amount: Decimal,
+    pub status: settlement::reconciliation::TransactionStatus,
+    /// The line of the statement it was read from.
+    pub line: u64,
+}
+
+/// The ledger's side of a break: the top-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakLedgerSide {
+    /// Unix seconds.
+    pub at: i64,
+    pub amount: Decimal,
+    pub status: settlement::reconciliation::TransactionStatus,
+    pub entry_id: Uuid,
+    pub wallet_id: Option<Uuid>,
+}
+
+/// One break of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakRecord {
+    pub break_id: Uuid,
+    pub kind: BreakKind,
+    pub channel_txn_id: String,
+    pub transaction: settlement::reconciliation::TransactionKind,
+    pub statement: Option<BreakStatementSide>,
+    pub ledger: Option<BreakLedgerSide>,
+}
+
+/// A chunk of a run's breaks (a note carries at most 16 KiB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationBreaks {
+    pub run_id: Uuid,
+    pub chunk: u32,
+    pub breaks: Vec<BreakRecord>,
+}
+
+/// A break worked to an end by a balanced entry, with who did it (the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakResolved {
+    pub break_id: Uuid,
+    /// The run the resolution was asked through.
+    pub run_id: Uuid,
+    pub channel: String,
+    pub channel_txn_id: String,
+    /// `adjust`, `refund` or `write_off`.
+    pub action: String,
+    pub amount: Decimal,
+    pub note: Option<String>,
+    pub entry_id: Uuid,
+    pub debit_account: Uuid,
+    pub credit_account: Uuid,
+    pub debit_role: settlement::reconciliation::resolution::AccountRole,
+    pub credit_role: settlement::reconciliation::resolution::AccountRole,
+    pub wallet_id: Option<Uuid>,
+    pub by_role: Role,
+    pub by_subject_id: Option<Uuid>,
+    pub by_token_id: Uuid,
+}
+
 /// Encodes a note payload.
 pub fn encode<T: Serialize>(payload: &T) -> Vec<u8> {
     // Serializing these plain structs to a Vec cannot fail (no maps with non-string keys, no

@@ -101,6 +101,21 @@ pub struct ProjectionState {
     /// Merchant settlements by day (`YYYY-MM-DD`, in order) and merchant.
     pub merchant_settlements:
         std::collections::BTreeMap<String, std::collections::BTreeMap<Uuid, notes::MerchantSettled>>,
+    /// Reconciliation runs by id (complete: recorded with all their breaks).
+    pub reconciliations: HashMap<Uuid, ReconciliationRun>,
+    /// Break chunks seen before their run's note (a run's notes commit in one linked group, so
+    /// this only holds them for the instant between two records of one batch).
+    pub reconciliation_break_chunks: HashMap<Uuid, Vec<notes::ReconciliationBreaks>>,
+    /// Resolutions of breaks by break id.
+    pub reconciliation_resolutions: HashMap<Uuid, (notes::BreakResolved, Timestamp)>,
+}
+
+/// A reconciliation run as recorded: the run note, its breaks in report order, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconciliationRun {
+    pub run: notes::ReconciliationRun,
+    pub breaks: Vec<notes::BreakRecord>,
+    pub at: Timestamp,
 }
 
 impl ProjectionState {
@@ -358,6 +373,24 @@ impl ProjectionState {
                         });
                     }
                     self.risk.scored(note);
+                }
+            }
+            notes::RECONCILIATION_BREAKS => {
+                if let Some(note) = parse::<notes::ReconciliationBreaks>(kind, payload) {
+                    self.reconciliation_break_chunks.entry(note.run_id).or_default().push(note);
+                }
+            }
+            notes::RECONCILIATION_RUN => {
+                if let Some(note) = parse::<notes::ReconciliationRun>(kind, payload) {
+                    let mut chunks = self.reconciliation_break_chunks.remove(&note.id).unwrap_or_default();
+                    chunks.sort_by_key(|chunk| chunk.chunk);
+                    let breaks = chunks.into_iter().flat_map(|chunk| chunk.breaks).collect();
+                    self.reconciliations.insert(note.id, ReconciliationRun { run: note, breaks, at });
+                }
+            }
+            notes::BREAK_RESOLVED => {
+                if let Some(note) = parse::<notes::BreakResolved>(kind, payload) {
+                    self.reconciliation_resolutions.insert(note.break_id, (note, at));
                 }
             }
             notes::DAY_CLOSED => {
@@ -717,5 +750,7 @@ pub fn system_accounts() -> Vec<(AccountId, ledger::ChartCode)> {
     accounts.push((ids::settlement_bank_account(), chart::SETTLEMENT_BANK));
     accounts.push((ids::service_escrow_account(), chart::SERVICE_ESCROW));
     accounts.push((ids::service_commission_revenue_account(), chart::SERVICE_COMMISSION_REVENUE));
+    accounts.push((ids::channel_refund_payable_account(), chart::CHANNEL_REFUND_PAYABLE));
+    accounts.push((ids::reconciliation_write_off_account(), chart::RECONCILIATION_WRITE_OFF));
     accounts
 }
