@@ -7,58 +7,10 @@
 
 mod common;
 
-use common::{assert_problem, spawn_app_with_manual_clock, unique, CustomerFixture, TestApp};
-use ed25519_dalek::{Signer, SigningKey};
-use ledger::Timestamp;
+use common::{assert_problem, spawn_app_with_manual_clock, unique, CustomerFixture, SignedMeter as Meter, TestApp};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::str::FromStr;
-use wallet_api::time::format_rfc3339;
-
-struct Meter {
-    id: String,
-    key: SigningKey,
-    counter: u64,
-    register: Decimal,
-}
-
-impl Meter {
-    async fn install(app: &TestApp, customer_id: &str) -> Meter {
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        let body = json!({
-            "serial": format!("BJ-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-            "customer_id": customer_id,
-            "public_key": hex::encode(key.verifying_key().to_bytes()),
-            "initial_register": "0.000",
-            "installed_at": format_rfc3339(now(app)),
-        });
-        let id = app.post_ok("/v1/meters", &app.admin_token, body, None, 201).await.str("id");
-        Meter { id, key, counter: 0, register: Decimal::ZERO }
-    }
-
-    /// Sends a signed reading of `volume` more m³ at the server's now; returns the result.
-    async fn read(&mut self, app: &TestApp, volume: &str) -> Value {
-        self.counter += 1;
-        self.register += Decimal::from_str(volume).unwrap();
-        let mut register = self.register;
-        register.rescale(3);
-        let read_at = format_rfc3339(now(app));
-        let message = format!("{}|{}|{register}|{read_at}", self.id, self.counter);
-        let reading = json!({
-            "meter_id": self.id, "counter": self.counter, "register": register.to_string(), "read_at": read_at,
-            "signature": hex::encode(self.key.sign(message.as_bytes()).to_bytes()),
-        });
-        let reply =
-            app.post_ok("/v1/meter-readings", &app.admin_token, json!({ "readings": [reading] }), None, 200).await;
-        let result = reply.json["results"][0].clone();
-        assert_eq!(result["status"], "accepted", "{result}");
-        result
-    }
-}
-
-fn now(app: &TestApp) -> Timestamp {
-    app.clock.as_ref().unwrap().now_for_tests()
-}
 
 fn advance_days(app: &TestApp, days: i64) {
     app.clock.as_ref().unwrap().advance_micros(days * 86_400 * 1_000_000);

@@ -413,6 +413,7 @@ fn enumerations_mirror_the_service() {
         EventType::BillIssued,
         EventType::PayoutMade,
         EventType::ScoreChanged,
+        EventType::AnomalyDetected,
     ];
     for event_type in types {
         match event_type {
@@ -426,7 +427,8 @@ fn enumerations_mirror_the_service() {
             | EventType::ValveCloseDeferred
             | EventType::BillIssued
             | EventType::PayoutMade
-            | EventType::ScoreChanged => {}
+            | EventType::ScoreChanged
+            | EventType::AnomalyDetected => {}
         }
     }
     let served: BTreeSet<String> = types.iter().map(|event_type| event_type.as_str().to_owned()).collect();
@@ -1229,7 +1231,7 @@ async fn real_answers_match_the_document() {
     )
     .await;
     const JOB: (&str, &str) = ("POST", "/v1/jobs/{job}");
-    for job in ["monthly-billing", "auto-rate", "valve-closes", "score"] {
+    for job in ["monthly-billing", "auto-rate", "valve-closes", "score", "anomalies"] {
         let run = expect(s, c, JOB, &format!("/v1/jobs/{job}"), Some(&finance), None, None, 200).await;
         assert_eq!(run.json["job"], job);
     }

@@ -442,7 +442,9 @@ pub struct JobRun {
 /// at once (for operators, scripts and the simulator): `monthly-billing` (issue and debit due
 /// monthly bills), `auto-rate` (auto-rate service orders whose rating window ran out),
 /// `valve-closes` (close valves whose friendly-credit deferral ended), `score` (recompute every
-/// credit profile, set changed credit limits; `done` counts customers scored). Each is idempotent.
+/// credit profile, set changed credit limits; `done` counts customers scored), `anomalies` (run the
+/// leak, spike and tamper detectors over the last 90 days of readings; `done` counts new findings).
+/// Each is idempotent.
 #[utoipa::path(
     post,
     path = "/v1/jobs/{job}",
@@ -451,7 +453,7 @@ pub struct JobRun {
     params((
         "job" = String,
         Path,
-        description = "`monthly-billing`, `auto-rate`, `valve-closes` or `score`.",
+        description = "`monthly-billing`, `auto-rate`, `valve-closes`, `score` or `anomalies`.",
         example = "auto-rate"
     )),
     responses(
@@ -475,6 +477,7 @@ pub async fn run_job(
         "auto-rate" => state.service.auto_rate_due_orders().await?,
         "valve-closes" => state.service.close_due_valves().await?,
         "score" => state.service.rescore_all(&|_| {}).await?.customers as usize,
+        "anomalies" => state.service.detect_anomalies().await?,
         _ => return Err(api_error(ErrorClass::NotFound, "not_found", format!("no job {job:?}"))),
     };
     Ok(Json(JobRun { job, done: done as u64 }).into_response())

@@ -416,6 +416,9 @@ pub enum EventType {
     PayoutMade,
     /// A rescore moved the customer's credit grade; `amount` is the new credit limit.
     ScoreChanged,
+    /// A consumption anomaly was found on one of the customer's meters; `reason` has the kind and
+    /// the evidence.
+    AnomalyDetected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

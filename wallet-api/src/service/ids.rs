@@ -120,6 +120,11 @@ pub fn day_close(day: &str) -> EntryId {
     EntryId(derive(&[b"day-close", day.as_bytes()]))
 }
 
+/// A consumption anomaly: one per (meter, kind, start of its period).
+pub fn anomaly(meter: Uuid, kind: &str, from_unix_ms: i64) -> EntryId {
+    EntryId(derive(&[b"anomaly", meter.as_bytes(), kind.as_bytes(), &from_unix_ms.to_be_bytes()]))
+}
+
 pub fn entry_for(object: Uuid, purpose: &str) -> EntryId {
     EntryId(derive(&[b"entry", object.as_bytes(), purpose.as_bytes()]))
 }

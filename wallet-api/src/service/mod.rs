@@ -7,6 +7,7 @@
 //! another body hits an id conflict. Facts that move no money (a customer registered, a payment
 //! code issued) are notes in the same journal, so they share its durability and atomicity.
 
+pub mod anomalies;
 pub mod error;
 pub mod finance;
 pub mod ids;

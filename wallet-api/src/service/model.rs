@@ -165,6 +165,8 @@ pub enum EventType {
     PayoutMade,
     /// A rescore moved the customer's credit grade (and so, perhaps, its credit limit).
     ScoreChanged,
+    /// A consumption anomaly (possible leak, spike, tamper) was found on a meter.
+    AnomalyDetected,
 }
 
 impl EventType {
@@ -181,6 +183,7 @@ impl EventType {
             EventType::BillIssued => "bill_issued",
             EventType::PayoutMade => "payout_made",
             EventType::ScoreChanged => "score_changed",
+            EventType::AnomalyDetected => "anomaly_detected",
         }
     }
 }

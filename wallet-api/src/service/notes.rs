@@ -325,6 +325,23 @@ pub const SERVICE_ORDER_REVERSED: &str = "service_order_reversed";
 /// Payload: `settlement::payout::PayoutBatch`.
 pub const TECHNICIAN_PAYOUT_BATCH: &str = "technician_payout_batch";
 
+/// Payload: [`AnomalyDetected`].
+pub const ANOMALY_DETECTED: &str = "anomaly_detected";
+
+/// A consumption anomaly found on a meter (see `risk::anomaly`), with the numbers behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnomalyDetected {
+    pub meter_id: Uuid,
+    pub customer_id: Uuid,
+    /// `continuous_night_flow`, `consumption_spike`, `frozen_register` or `reversed_register`.
+    pub kind: String,
+    /// A possible tamper (counts in the customer's credit features).
+    pub tamper: bool,
+    pub from_unix_ms: i64,
+    pub to_unix_ms: i64,
+    pub evidence: serde_json::Value,
+}
+
 /// Payload: [`CreditScored`].
 pub const CREDIT_SCORED: &str = "credit_scored";
 

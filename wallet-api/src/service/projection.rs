@@ -89,6 +89,8 @@ pub struct ProjectionState {
     pub closed_days: HashMap<String, notes::DayClosed>,
     /// Each customer's running credit-risk facts.
     pub risk: crate::service::risk::RiskBook,
+    /// Consumption anomalies found, by note id.
+    pub anomalies: HashMap<EntryId, notes::AnomalyDetected>,
     pub service_orders: HashMap<Uuid, crate::service::service_orders::ServiceOrder>,
     /// Each technician's customer ratings (auto-ratings are no evidence and are left out), in order.
     pub technician_ratings: HashMap<Uuid, Vec<settlement::technician_tier::PastRating>>,
@@ -353,6 +355,20 @@ impl ProjectionState {
             notes::TECHNICIAN_PAYOUT_BATCH => {
                 if let Some(batch) = parse::<settlement::payout::PayoutBatch>(kind, payload) {
                     self.apply_payout_batch(batch, sequence, at);
+                }
+            }
+            notes::ANOMALY_DETECTED => {
+                if let Some(note) = parse::<notes::AnomalyDetected>(kind, payload) {
+                    if note.tamper {
+                        self.risk.tamper_flagged(note.customer_id, at);
+                    }
+                    let wallet = self.customers.get(&note.customer_id).map(|customer| customer.wallet.0);
+                    self.push_event(EventType::AnomalyDetected, sequence, at, |event| {
+                        event.customer_id = Some(note.customer_id);
+                        event.wallet_id = wallet;
+                        event.reason = Some(format!("{} on meter {}: {}", note.kind, note.meter_id, note.evidence));
+                    });
+                    self.anomalies.insert(id, note);
                 }
             }
             notes::CREDIT_SCORED => {

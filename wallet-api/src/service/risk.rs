@@ -14,6 +14,7 @@
 //! | arrears account goes above zero / back to zero (checked after each commit) | `ArrearsStarted` / `ArrearsEnded` (with the open bills paid, late) |
 //! | valve closed for arrears | `ValveClosed { NonPayment }` |
 //! | service order disputed | `DisputeOpened` |
+//! | anomaly that suggests tampering (frozen or reversed register) | `TamperFlagged` |
 //! | wallet balance (at most once per customer per week, after a commit that touched it) | `BalanceSampled` |
 //!
 //! Events are fed in commit order with the batch's timestamp, which never goes backwards.
@@ -177,6 +178,10 @@ impl RiskBook {
 
     pub fn dispute_opened(&mut self, customer: Uuid, at: Timestamp) {
         self.with(customer, at, |risk, at_ms| risk.apply(&HistoryEvent::DisputeOpened { at_unix_ms: at_ms }));
+    }
+
+    pub fn tamper_flagged(&mut self, customer: Uuid, at: Timestamp) {
+        self.with(customer, at, |risk, at_ms| risk.apply(&HistoryEvent::TamperFlagged { at_unix_ms: at_ms }));
     }
 
     pub fn wallet_touched(&mut self, customer: Uuid) {
