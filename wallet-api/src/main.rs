@@ -4,6 +4,7 @@ use clap::Parser;
 
 // glibc's malloc serialises the server's threads on its arena locks under load (seen in `perf`
 // as futex waits in `__lll_lock_wait_private`); mimalloc keeps per-thread heaps.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
