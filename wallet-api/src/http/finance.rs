@@ -77,10 +77,20 @@ pub async fn trial_balance(
     Auth(principal): Auth,
     Query(query): Query<PeriodQuery>,
 ) -> HandlerResult {
-    require_staff(&principal)?;
-    let (from, as_of) = period(&state.service, &query)?;
+    period_report(&state, &principal, &query, crate::service::Service::trial_balance).await
+}
+
+/// Runs a period report off the async threads (it reads every account, or the journal), for staff.
+async fn period_report<T: Serialize + Send + 'static>(
+    state: &AppState,
+    principal: &Principal,
+    query: &PeriodQuery,
+    report: fn(&crate::service::Service, Option<ledger::Timestamp>, ledger::Timestamp) -> Result<T, ServiceError>,
+) -> HandlerResult {
+    require_staff(principal)?;
+    let (from, as_of) = period(&state.service, query)?;
     let service = state.service.clone();
-    let report = tokio::task::spawn_blocking(move || service.trial_balance(from, as_of))
+    let report = tokio::task::spawn_blocking(move || report(&service, from, as_of))
         .await
         .map_err(|_| api_error(ErrorClass::Internal, "internal_error", "the report did not finish"))??;
     Ok(Json(report).into_response())
@@ -112,13 +122,7 @@ pub async fn wallet_roll_forward(
     Auth(principal): Auth,
     Query(query): Query<PeriodQuery>,
 ) -> HandlerResult {
-    require_staff(&principal)?;
-    let (from, to) = period(&state.service, &query)?;
-    let service = state.service.clone();
-    let report = tokio::task::spawn_blocking(move || service.wallet_roll_forward(from, to))
-        .await
-        .map_err(|_| api_error(ErrorClass::Internal, "internal_error", "the report did not finish"))??;
-    Ok(Json(report).into_response())
+    period_report(&state, &principal, &query, crate::service::Service::wallet_roll_forward).await
 }
 
 /// A business day to close.

@@ -144,30 +144,58 @@ pub fn order_json(order: &ServiceOrder) -> serde_json::Value {
     })
 }
 
+impl ServiceOrder {
+    /// A new order as booked: nothing accepted, rated or settled yet.
+    pub fn booked(
+        id: Uuid,
+        customer_id: Uuid,
+        wallet_id: Uuid,
+        service: String,
+        price: Decimal,
+        hold_entry: Uuid,
+        booked_at: i64,
+    ) -> ServiceOrder {
+        ServiceOrder {
+            id,
+            customer_id,
+            wallet_id,
+            service,
+            price,
+            status: OrderStatus::Booked,
+            technician_id: None,
+            hold_entry,
+            booked_at,
+            accepted_at: None,
+            completed_at: None,
+            rated_at: None,
+            settled_at: None,
+            stars: None,
+            comment: None,
+            auto_rated: false,
+            technician_share: Decimal::ZERO,
+            commission: Decimal::ZERO,
+            commission_rate: None,
+            refunded: Decimal::ZERO,
+            refunded_after_payout: Decimal::ZERO,
+            held_for_review: false,
+            rules_version: None,
+            resolution: None,
+            payout_batch: None,
+        }
+    }
+}
+
 /// The answer to a booking, as it was at creation (replays answer the same).
 pub fn booked_order_json(order: &ServiceOrder) -> serde_json::Value {
-    let booked = ServiceOrder {
-        status: OrderStatus::Booked,
-        technician_id: None,
-        accepted_at: None,
-        completed_at: None,
-        rated_at: None,
-        settled_at: None,
-        stars: None,
-        comment: None,
-        auto_rated: false,
-        technician_share: Decimal::ZERO,
-        commission: Decimal::ZERO,
-        commission_rate: None,
-        refunded: Decimal::ZERO,
-        refunded_after_payout: Decimal::ZERO,
-        held_for_review: false,
-        rules_version: None,
-        resolution: None,
-        payout_batch: None,
-        ..order.clone()
-    };
-    order_json(&booked)
+    order_json(&ServiceOrder::booked(
+        order.id,
+        order.customer_id,
+        order.wallet_id,
+        order.service.clone(),
+        order.price,
+        order.hold_entry,
+        order.booked_at,
+    ))
 }
 
 impl Service {
@@ -251,33 +279,15 @@ impl Service {
         self.idempotent(request, || async move {
             let id = ids::operation(request.record, "service-order");
             let hold_entry = ids::entry_for(id, "hold");
-            let order = ServiceOrder {
+            let order = ServiceOrder::booked(
                 id,
                 customer_id,
-                wallet_id: customer.wallet.0,
-                service: service.to_owned(),
+                customer.wallet.0,
+                service.to_owned(),
                 price,
-                status: OrderStatus::Booked,
-                technician_id: None,
-                hold_entry: hold_entry.0,
-                booked_at: self.now().0,
-                accepted_at: None,
-                completed_at: None,
-                rated_at: None,
-                settled_at: None,
-                stars: None,
-                comment: None,
-                auto_rated: false,
-                technician_share: Decimal::ZERO,
-                commission: Decimal::ZERO,
-                commission_rate: None,
-                refunded: Decimal::ZERO,
-                refunded_after_payout: Decimal::ZERO,
-                held_for_review: false,
-                rules_version: None,
-                resolution: None,
-                payout_batch: None,
-            };
+                hold_entry.0,
+                self.now().0,
+            );
             let hold = Command::Post(EntrySpec {
                 id: hold_entry,
                 category: "service_hold".into(),
