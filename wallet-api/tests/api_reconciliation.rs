@@ -247,6 +247,14 @@ async fn a_wechat_bill_is_reconciled_and_every_break_resolved_by_one_entry() {
         ])
     );
     assert_eq!(report["open_breaks"], 4);
+    // Balance level: the wechat clearing account moved 180.00 over the day, the bill says 163.80,
+    // and the four breaks explain the whole −16.20 (+20.00 + 8.80 − 50.00 + 5.00).
+    let proof = &report["balance_proof"];
+    assert_eq!(
+        [&proof["clearing_movement"], &proof["statement_net"], &proof["difference"], &proof["unexplained"]],
+        ["180.00", "163.80", "-16.20", "0.00"]
+    );
+    assert_eq!(proof["ties"], true);
     // The same statement again is the same report.
     assert_eq!(reconcile(&app, &finance, strict).await, report);
 
@@ -260,6 +268,10 @@ async fn a_wechat_bill_is_reconciled_and_every_break_resolved_by_one_entry() {
     assert_eq!(bucket(&report, "shortage"), counted(1, "0.00", "50.00"));
     assert_eq!(bucket(&report, "amount_mismatch"), counted(1, "35.00", "30.00"));
     assert_eq!(report["ledger_totals"]["payments"], "188.80");
+    // Matched across midnight, the 8.80 moved the clearing account the next day: a timing
+    // difference the balance proof shows as unexplained by breaks.
+    assert_eq!(report["balance_proof"]["unexplained"], "8.80");
+    assert_eq!(report["balance_proof"]["ties"], false);
     let overage = the_break(&report, "overage", "4200000099");
     assert_eq!((overage["statement_amount"].as_str(), overage["ledger_amount"].as_null()), (Some("20.00"), Some(())));
     assert_eq!(overage["channel_excess"], "20.00");

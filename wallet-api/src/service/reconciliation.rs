@@ -168,6 +168,29 @@ pub struct SideTotalsView {
     pub net: Decimal,
 }
 
+/// The balance-level proof: how the channel's clearing account moved over the business day,
+/// against the statement's net, and whether the breaks explain the whole difference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BalanceProofView {
+    /// Chart code of the channel's clearing account (1122).
+    pub clearing_account_code: u32,
+    /// Debits less credits posted on the clearing account during the day, as committed now.
+    #[schema(value_type = crate::http::extract::DecimalString, example = "176.60")]
+    pub clearing_movement: Decimal,
+    #[schema(value_type = crate::http::extract::DecimalString, example = "176.60")]
+    pub statement_net: Decimal,
+    /// statement_net − clearing_movement.
+    #[schema(value_type = crate::http::extract::DecimalString, example = "0.00")]
+    pub difference: Decimal,
+    /// The breaks' channel excess, summed (what the channel shows beyond the ledger).
+    #[schema(value_type = crate::http::extract::DecimalString, example = "0.00")]
+    pub explained_by_breaks: Decimal,
+    /// difference − explained_by_breaks: zero when every fen of difference is a listed break.
+    #[schema(value_type = crate::http::extract::DecimalString, example = "0.00")]
+    pub unexplained: Decimal,
+    pub ties: bool,
+}
+
 impl From<SideTotals> for SideTotalsView {
     fn from(side: SideTotals) -> SideTotalsView {
         SideTotalsView {
@@ -306,6 +329,7 @@ pub struct ReconciliationReport {
     pub ledger_outside_window: BucketView,
     pub statement_totals: SideTotalsView,
     pub ledger_totals: SideTotalsView,
+    pub balance_proof: BalanceProofView,
     /// Breaks not yet resolved (resolvable or not).
     pub open_breaks: u64,
     pub breaks: Vec<BreakView>,
@@ -657,6 +681,32 @@ impl Service {
         self.reconciliation_report(run_id).ok_or_else(|| internal("a reconciliation run vanished"))
     }
 
+    /// The channel clearing account's movement over the business day against the statement.
+    /// Entries that resolve breaks are posted later and so stay outside the day's movement.
+    fn balance_proof(&self, channel: &str, date: &str, statement_net: Decimal, explained: Decimal) -> BalanceProofView {
+        let clearing = ids::channel_clearing_account(channel);
+        let movement = BusinessDay::parse(date).ok().map_or(Decimal::ZERO, |day| {
+            let (start, end) = settlement::business_day::day_bounds_utc(day);
+            let at = |seconds: i64| ledger::AsOf::Time(ledger::Timestamp::from_unix_seconds(seconds).plus_micros(-1));
+            let balance = |seconds: i64| {
+                self.reader()
+                    .balances_as_of(&clearing, at(seconds))
+                    .map_or(0, |balances| balances.posted_on(ledger::Side::Debit))
+            };
+            ledger::Asset::Cny.decimal_from_minor(balance(end) - balance(start))
+        });
+        let difference = statement_net - movement;
+        BalanceProofView {
+            clearing_account_code: ledger::chart::CHANNEL_CLEARING.0,
+            clearing_movement: fen(movement),
+            statement_net: fen(statement_net),
+            difference: fen(difference),
+            explained_by_breaks: fen(explained),
+            unexplained: fen(difference - explained),
+            ties: difference == explained,
+        }
+    }
+
     /// A recorded report with the current status of each break.
     pub fn reconciliation_report(&self, id: Uuid) -> Option<ReconciliationReport> {
         let projection = self.projection.read();
@@ -695,6 +745,9 @@ impl Service {
                 }
             })
             .collect();
+        let explained_by_breaks: Decimal = breaks.iter().map(|view| view.channel_excess).sum();
+        let balance_proof =
+            self.balance_proof(&run.run.channel, &run.run.date, fen(summary.statement.net), explained_by_breaks);
         let format = match run.run.format.as_str() {
             "wechat" => StatementFormat::Wechat,
             "alipay" => StatementFormat::Alipay,
@@ -720,6 +773,7 @@ impl Service {
             ledger_outside_window: summary.ledger_outside_window.into(),
             statement_totals: summary.statement.into(),
             ledger_totals: summary.ledger.into(),
+            balance_proof,
             open_breaks: breaks.iter().filter(|view| view.status == BreakStatus::Open).count() as u64,
             breaks,
         })
