@@ -319,7 +319,7 @@ async fn customer_merchant_and_finance_walk_the_console_in_chromium() {
     let app = spawn_app_with_manual_clock().await;
     app.clock.as_ref().unwrap().set(wallet_api::time::parse_rfc3339(NOW).unwrap());
     let customer = app.customer("Zhang Wei").await;
-    topup(&app, &customer, "4200000001", "300.00").await;
+    topup(&app, &customer, "4200000001", "1500.00").await;
     topup(&app, &customer, "4200000002", "200.00").await;
     meter_with_readings(&app, &customer).await;
     let merchant = app.merchant("Gas appliances shop").await;
@@ -329,7 +329,9 @@ async fn customer_merchant_and_finance_walk_the_console_in_chromium() {
     // The customer: wallet with the chart coloured by tier, bills, statement, a QR code.
     driver.sign_in(&app, &customer.token).await;
     driver.find("#balance").await;
-    assert!(driver.count("#consumption-chart svg rect.bar").await >= 3, "one bar per month and tier");
+    driver.screenshot("customer-wallet").await;
+    let bars = driver.count("#consumption-chart svg rect.bar").await;
+    assert!(bars >= 3, "one bar per month and tier, found {bars}: {}", driver.source().await);
     driver.find("#tier-progress svg").await;
     driver.screenshot("customer-wallet").await;
     driver.go(&format!("{}/console/customers/{}?lang=en", app.base_url, customer.id)).await;
@@ -368,7 +370,7 @@ async fn customer_merchant_and_finance_walk_the_console_in_chromium() {
     driver.find("#liability").await;
     driver.screenshot("finance-dashboard").await;
     let bill = wechat_bill(&[
-        (&format!("{TODAY} 09:59:00"), "4200000001", "300.00"),
+        (&format!("{TODAY} 09:59:00"), "4200000001", "1500.00"),
         (&format!("{TODAY} 09:30:00"), "4200000099", "20.00"),
     ]);
     let upload_dir = tempfile::tempdir().unwrap();

@@ -350,7 +350,10 @@ pub fn form_idempotency(
     fields: &[&str],
 ) -> Result<IdempotencyRequest, ServiceError> {
     let key = form.get("idempotency_key").map_or("", String::as_str);
-    if key.is_empty() || key.len() > FORM_KEY_BYTES_MAX || !key.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
+    if key.is_empty()
+        || key.len() > FORM_KEY_BYTES_MAX
+        || !key.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
+    {
         return Err(ServiceError::new(
             ErrorClass::BadRequest,
             "idempotency_key_required",
