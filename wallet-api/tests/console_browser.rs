@@ -18,12 +18,15 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const CHROMEDRIVER: &str = "chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// The key of an element reference in a WebDriver reply (W3C WebDriver, "web element identifier").
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long to wait for ChromeDriver to start, and for an element to appear.
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -39,6 +42,19 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Ending the WebDriver session quits Chromium; killing ChromeDriver alone would leave the
+        // browser running after a failed assertion. Blocking on purpose: `drop` cannot await.
+        if let Some(address) = self.base.strip_prefix("http://") {
+            if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+                let _ = stream.set_read_timeout(Some(WAIT));
+                let request = format!(
+                    "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                    self.session
+                );
+                let _ = stream.write_all(request.as_bytes());
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
@@ -147,11 +163,11 @@ impl Driver {
         loop {
             let url = format!("{}/session/{}/element", self.base, self.session);
             let reply = call(&self.client, "POST", &url, Some(json!({ "using": "css selector", "value": css }))).await;
-            if let Some(element) =
-                reply["value"].as_object().and_then(|value| value.values().next()).and_then(Value::as_str)
-            {
+            if let Some(element) = reply["value"][ELEMENT_KEY].as_str() {
                 return element.to_owned();
             }
+            let error = reply["value"]["error"].as_str().unwrap_or("no reply");
+            assert_eq!(error, "no such element", "WebDriver find {css}: {reply}");
             if started.elapsed() > WAIT {
                 let source = self.command("GET", "/source", None).await;
                 panic!("no element {css} on the page: {}", source.as_str().unwrap_or(""));
@@ -205,9 +221,17 @@ impl Driver {
     }
 }
 
-/// 10:00 on a Friday in Beijing (02:00 UTC): the app's clock for the whole test.
-const NOW: &str = "2026-03-20T02:00:00Z";
-const TODAY: &str = "2026-03-20";
+/// The day the test's money moves on and the app's clock for the whole test: 10:00 in Beijing
+/// (02:00 UTC) two days from now. Not a fixed date in the past: the ledger stamps an entry with
+/// the later of the clock and the last entry, and opening the service already wrote one at the
+/// real time, so a clock set back would leave every top-up on today's date, off the bill's day.
+fn today_and_now() -> (String, ledger::Timestamp) {
+    use ledger::Clock as _;
+    let real = chrono::DateTime::from_timestamp_micros(ledger::SystemClock.now().0).unwrap();
+    let day = real.date_naive() + chrono::Days::new(2);
+    let now = wallet_api::time::parse_rfc3339(&format!("{day}T02:00:00Z")).unwrap();
+    (day.to_string(), now)
+}
 
 fn signed(key: &SigningKey, meter: &str, counter: u64, register: &str, read_at: &str) -> Value {
     let signature = key.sign(format!("{meter}|{counter}|{register}|{read_at}").as_bytes());
@@ -286,7 +310,10 @@ fn wechat_bill(rows: &[(&str, &str, &str)]) -> String {
         bill.push('\n');
     }
     bill.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
-    bill.push_str(&format!("`{},`0.00,`0.00,`0.00,`0.00,`0.00,`0.00\n", rows.len()));
+    // The summary must agree with the rows (count, settled total, refund total), as WeChat's does.
+    let total: rust_decimal::Decimal =
+        rows.iter().map(|(_, _, amount)| amount.parse::<rust_decimal::Decimal>().unwrap()).sum();
+    bill.push_str(&format!("`{},`{total:.2},`0.00,`0.00,`0.00,`{total:.2},`0.00\n", rows.len()));
     bill
 }
 
@@ -317,7 +344,8 @@ async fn disputed_order(app: &TestApp, customer: &CustomerFixture) -> String {
 async fn customer_merchant_and_finance_walk_the_console_in_chromium() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app_with_manual_clock().await;
-    app.clock.as_ref().unwrap().set(wallet_api::time::parse_rfc3339(NOW).unwrap());
+    let (today, now) = today_and_now();
+    app.clock.as_ref().unwrap().set(now);
     let customer = app.customer("Zhang Wei").await;
     topup(&app, &customer, "4200000001", "1500.00").await;
     topup(&app, &customer, "4200000002", "200.00").await;
@@ -370,8 +398,8 @@ async fn customer_merchant_and_finance_walk_the_console_in_chromium() {
     driver.find("#liability").await;
     driver.screenshot("finance-dashboard").await;
     let bill = wechat_bill(&[
-        (&format!("{TODAY} 09:59:00"), "4200000001", "1500.00"),
-        (&format!("{TODAY} 09:30:00"), "4200000099", "20.00"),
+        (&format!("{today} 09:59:00"), "4200000001", "1500.00"),
+        (&format!("{today} 09:30:00"), "4200000099", "20.00"),
     ]);
     let upload_dir = tempfile::tempdir().unwrap();
     let file = upload_dir.path().join("wechat-bill.csv");
@@ -382,10 +410,12 @@ async fn customer_merchant_and_finance_walk_the_console_in_chromium() {
     driver.type_into("#statement", file.to_str().unwrap()).await;
     driver.click("#reconcile").await;
     driver.find("#buckets").await;
-    assert_eq!(driver.text(".bucket-matched td:nth-of-type(1)").await, "1");
-    assert_eq!(driver.text(".bucket-overage td:nth-of-type(1)").await, "1");
-    assert_eq!(driver.text(".bucket-shortage td:nth-of-type(1)").await, "1");
-    assert_eq!(driver.text("#open-breaks").await, "2");
+    let buckets = driver.text("#buckets").await;
+    for bucket in ["matched", "overage", "shortage"] {
+        let count = driver.text(&format!(".bucket-{bucket} td:nth-of-type(1)")).await;
+        assert_eq!(count, "1", "one {bucket} line: {buckets}");
+    }
+    assert_eq!(driver.text("#open-breaks").await, "2", "{buckets}");
     driver.screenshot("finance-reconciliation").await;
     driver.click("#breaks tbody tr:first-child a").await;
     driver.find("#break-detail").await;
@@ -420,5 +450,4 @@ async fn customer_merchant_and_finance_walk_the_console_in_chromium() {
     driver.go(&format!("{}/console/finance/trial-balance", app.base_url)).await;
     driver.find("#balanced").await;
     driver.sign_out().await;
-    driver.command("DELETE", "", None).await;
 }

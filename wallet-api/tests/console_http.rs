@@ -95,6 +95,19 @@ async fn sign_in_makes_a_strict_session_cookie_and_the_token_never_reaches_a_pag
 
     let reply = sign_in_reply(&app, &customer.token, &[]).await;
     assert_eq!(reply.status, 303);
+    // What Chromium sends with a same-origin form post. Its `Origin` is the real one only because
+    // the page's referrer policy is not `no-referrer` (under which a POST's `Origin` is `null`).
+    let page = app.get("/console/sign-in", None).await;
+    assert_eq!(page.headers["referrer-policy"], "same-origin");
+    let as_chromium = sign_in_reply(
+        &app,
+        &customer.token,
+        &[("origin", app.base_url.as_bytes()), ("sec-fetch-site", b"same-origin")],
+    )
+    .await;
+    assert_eq!(as_chromium.status, 303, "{}", as_chromium.text());
+    let opaque = sign_in_reply(&app, &customer.token, &[("origin", b"null")]).await;
+    assert_eq!(opaque.status, 403, "an opaque origin is refused");
     let cookies = set_cookies(&reply);
     let session = cookies.iter().find(|cookie| cookie.starts_with("gw_session=")).unwrap();
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {

@@ -285,7 +285,8 @@ pub fn role_name(lang: Lang, role: Role) -> &'static str {
     t(lang, &format!("role_{}", role.as_str()))
 }
 
-/// Headers every console page carries: nothing cached, nothing framed, no inline script.
+/// Headers every console page carries: nothing cached, nothing framed, no inline script, no
+/// referrer to other sites.
 fn secure_headers(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
@@ -297,7 +298,10 @@ fn secure_headers(headers: &mut HeaderMap) {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it a browser serializes a form POST's `Origin` as `null` even on
+    // the same origin (Fetch, "serializing a request origin"), which `is_cross_site` refuses.
+    // `same-origin` sends no referrer to other sites and keeps the real `Origin` on our own forms.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
 }
 
 pub fn error_box(error: &ServiceError) -> Markup {
