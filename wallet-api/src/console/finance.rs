@@ -7,6 +7,7 @@ use super::svg::{self, Series, TIER_COLOURS};
 use super::{check_csrf, field, form_amount, form_idempotency, form_secrets, money, require_staff, Signed};
 use crate::http::AppState;
 use crate::service::error::{ErrorClass, ServiceError};
+use crate::service::finance::TrialBalanceLine;
 use crate::service::reconciliation::{
     ReconciliationInput, ReconciliationReport, ResolutionActionName, ResolutionInput, StatementFormat, StatementInput,
 };
@@ -62,6 +63,12 @@ fn today(state: &AppState) -> Result<BusinessDay, ServiceError> {
         .map_err(|error| ServiceError::new(ErrorClass::Internal, "internal_error", error.to_string()))
 }
 
+/// The closing balance of a chart code in a trial balance (zero when no account carries it).
+/// Found by code, never by the account's name, which is display text.
+fn closing_of(lines: &[TrialBalanceLine], code: ledger::ChartCode) -> Decimal {
+    lines.iter().find(|line| line.code == code.0).map_or(Decimal::ZERO, |line| line.closing)
+}
+
 async fn dashboard(State(state): State<AppState>, signed: Signed) -> Response {
     if let Some(refused) = staff_or(&signed) {
         return refused;
@@ -113,13 +120,8 @@ async fn dashboard(State(state): State<AppState>, signed: Signed) -> Response {
             .sum();
         (by_channel, by_tier, merchant_payouts, technician_payouts)
     };
-    let liability = trial
-        .lines
-        .iter()
-        .find(|line| line.code == ledger::chart::CUSTOMER_WALLET.0)
-        .map_or(Decimal::ZERO, |line| line.closing);
-    let arrears: Decimal =
-        trial.lines.iter().filter(|line| line.name.to_lowercase().contains("arrears")).map(|line| line.closing).sum();
+    let liability = closing_of(&trial.lines, ledger::chart::CUSTOMER_WALLET);
+    let arrears = closing_of(&trial.lines, ledger::chart::CUSTOMER_ARREARS);
     let tiers: Vec<String> = by_tier.keys().map(|tier| format!("{} {tier}", ctx.t("tier"))).collect();
     let tier_series = vec![Series {
         label: ctx.t("amount").to_owned(),
@@ -821,4 +823,36 @@ async fn credit(State(state): State<AppState>, signed: Signed, Query(query): Que
             figure #score-distribution { (super::svg_markup(svg::histogram(ctx.t("score_distribution"), &bins))) }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn line(code: ledger::ChartCode, name: &str, closing: Decimal) -> TrialBalanceLine {
+        TrialBalanceLine {
+            code: code.0,
+            name: name.to_owned(),
+            normal_side: "debit",
+            accounts: 1,
+            opening: Decimal::ZERO,
+            debits: closing,
+            credits: Decimal::ZERO,
+            closing,
+        }
+    }
+
+    #[test]
+    fn dashboard_figures_come_from_chart_codes_not_account_names() {
+        let lines = [
+            line(ledger::chart::CUSTOMER_WALLET, "Customer wallets (prepaid gas)", dec!(1200.00)),
+            line(ledger::chart::CUSTOMER_ARREARS, "应收燃气欠费", dec!(86.13)),
+            line(ledger::chart::CHANNEL_REFUND_PAYABLE, "refunds of arrears overpaid", dec!(5.00)),
+        ];
+        assert_eq!(closing_of(&lines, ledger::chart::CUSTOMER_ARREARS), dec!(86.13));
+        assert_eq!(closing_of(&lines, ledger::chart::CUSTOMER_WALLET), dec!(1200.00));
+        assert_eq!(closing_of(&lines[..1], ledger::chart::CUSTOMER_ARREARS), Decimal::ZERO);
+    }
 }
