@@ -13,6 +13,7 @@
 //! - [`service`]: the wallet service (parties, tokens, wallets, top-ups, payment codes, payments,
 //!   refunds, statements, events), HTTP-free, over the ledger and its projection.
 //! - [`http`]: the axum API over the service: extraction, problems, limits, metrics.
+//! - [`console`]: the web console (server-rendered HTML over the same service calls) at `/console`.
 //! - [`metering`]: tiered tariffs and the pure pricing function (readings and charging follow).
 //! - [`serve`]: `gaswallet serve` (bootstrap, admin token, graceful shutdown).
 
@@ -23,6 +24,7 @@ pub mod bench_readings;
 pub mod bench_scoring;
 pub mod chaos;
 pub mod cli;
+pub mod console;
 pub mod data_dir;
 pub mod http;
 pub mod metering;

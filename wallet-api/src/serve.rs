@@ -79,6 +79,7 @@ pub async fn serve(data: PathBuf, listen: String) -> anyhow::Result<()> {
         AdminTokenSource::Created(path) => println!("admin token: created in {} (mode 0600)", path.display()),
     }
     println!("gaswallet listening on http://{address}  (data: {})", data.display());
+    println!("web console: http://{address}/console  (sign in with the admin token)");
     tracing::info!(%address, "listening");
     let (stop_deliveries, deliveries_stopped) = tokio::sync::watch::channel(false);
     let deliveries = tokio::spawn(crate::service::webhooks::run_deliveries(

@@ -45,6 +45,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct AppState {
     pub service: Arc<Service>,
     pub metrics: Arc<metrics::HttpMetrics>,
+    /// The web console's sessions.
+    pub console: Arc<crate::console::ConsoleState>,
     in_flight: Arc<Semaphore>,
     limits: Limits,
 }
@@ -77,13 +79,16 @@ impl AppState {
         AppState {
             service,
             metrics: Arc::default(),
+            console: Arc::default(),
             in_flight: Arc::new(Semaphore::new(limits.concurrent_requests_max)),
             limits,
         }
     }
 }
 
-/// Every route, in one place (the OpenAPI test checks the document against this list).
+/// Every route of the JSON API, in one place (the OpenAPI test checks the document against this
+/// list). The web console's HTML pages (`/` and `/console/...`, see [`crate::console`]) are not API
+/// routes and are not listed here.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/metrics"),
@@ -199,6 +204,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/reconciliations/{id}", get(reconciliation::get_reconciliation))
         .route("/v1/reconciliations/{id}/breaks/{break_id}/resolution", post(reconciliation::resolve_break))
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
