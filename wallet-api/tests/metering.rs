@@ -402,3 +402,55 @@ async fn monthly_bills_are_debited_on_their_due_date_and_catch_up_after_downtime
     assert_eq!(events.iter().filter(|event| event.event_type.as_str() == "bill_issued").count(), 3);
     assert!(service.reader().verify().unwrap().ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_top_up_of_a_wallet_below_a_lowered_credit_limit_is_taken_and_pays_what_it_can() {
+    let (_data, _clock, service, admin) = open_at("2026-03-10T12:00:00+08:00").await;
+    let customer = service.register_customer("Zhao Min", None, None, None, None).await.unwrap();
+    let customer_id: uuid::Uuid = customer.body["id"].as_str().unwrap().parse().unwrap();
+    let wallet_id: uuid::Uuid = customer.body["wallet_id"].as_str().unwrap().parse().unwrap();
+    let wallet = ledger::AccountId(wallet_id);
+    let set_limit = |limit: Decimal| ledger::Command::SetCreditLimit {
+        id: ledger::EntryId(uuid::Uuid::new_v4()),
+        account: wallet,
+        limit,
+    };
+    // `execute` waits for the commit: off the async threads.
+    let execute = |command: ledger::Command| {
+        let service = service.clone();
+        async move {
+            tokio::task::spawn_blocking(move || service.ledger().execute(command)).await.unwrap().unwrap().unwrap()
+        }
+    };
+    execute(set_limit(dec!(10.00))).await;
+    let key = SigningKey::from_bytes(&[11u8; 32]);
+    let installed_at = wallet_api::time::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
+    let meter = service
+        .register_meter(
+            &admin,
+            "BJ-0011",
+            customer_id,
+            &hex::encode(key.verifying_key().to_bytes()),
+            None,
+            dec!(0),
+            Some(installed_at),
+        )
+        .await
+        .unwrap();
+    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    // 3 m³ (7.83) on credit: the wallet stands at −7.83 within its 10.00 limit.
+    let results =
+        service.ingest_readings(&admin, &[reading(&key, &meter_id, 1, "3.000", "2026-03-02T03:00:00Z")]).await.unwrap();
+    assert_eq!(outcome(&results[0]), ("accepted".to_owned(), Some("7.83".to_owned())));
+    // The limit is lowered to zero (a rescore), then 2 m³ (5.22) more go to arrears.
+    execute(set_limit(dec!(0))).await;
+    service.ingest_readings(&admin, &[reading(&key, &meter_id, 2, "5.000", "2026-03-03T03:00:00Z")]).await.unwrap();
+    assert_eq!(service.arrears_of(customer_id), dec!(5.22));
+    // A 10.00 top-up is taken: 7.83 lifts the wallet back to its floor, 2.17 pays arrears.
+    let request = IdempotencyRequest::new(&admin, "t-floor", "POST", "/topups", b"10");
+    let topup = service.topup(&admin, wallet_id, dec!(10.00), "wechat", "W-FLOOR", &request).await.unwrap();
+    assert_eq!(topup.body["arrears_paid"], "2.17", "{}", topup.body);
+    assert_eq!(topup.body["balance"], "0.00");
+    assert_eq!(service.arrears_of(customer_id), dec!(3.05));
+    assert!(service.reader().verify().unwrap().ok);
+}

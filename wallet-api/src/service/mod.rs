@@ -731,7 +731,15 @@ impl Service {
         self.idempotent(request, || async move {
             let entry_id = ids::entry_for(ids::operation(request.record, "topup"), "topup");
             let arrears = self.arrears_of(customer.id);
-            let arrears_paid = amount.min(arrears);
+            // The arrears are paid out of the wallet right after the top-up, but never past the
+            // wallet's floor: a wallet left below a lowered credit limit climbs back to it first
+            // (otherwise the linked group would overdraw and the whole top-up be refused).
+            let headroom = self.reader().account(&customer.wallet).map_or(Decimal::ZERO, |account| {
+                let available =
+                    account.balances.available_on(account.normal_side) + i128::from(account.credit_limit_minor);
+                Asset::Cny.decimal_from_minor(available)
+            });
+            let arrears_paid = amount.min(arrears).min((headroom + amount).max(Decimal::ZERO));
             let note = notes::TopupReceived {
                 entry_id: entry_id.0,
                 arrears_paid,
