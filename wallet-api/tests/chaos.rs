@@ -1,0 +1,59 @@
+//! Short versions of the server-level chaos experiments (`gaswallet chaos server-kill`,
+//! `overload`, `fuzz`), run against the real `gaswallet serve` binary as a child process. The full
+//! campaigns and their measured numbers are in `docs/reliability.md`; these keep them working and
+//! stay well under a minute together in a debug build.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Mutex;
+use wallet_api::chaos::overload::{run_overload, OverloadOptions, Thresholds};
+use wallet_api::chaos::server_kill::{run_server_kill, ServerKillOptions};
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gaswallet"))
+}
+
+/// The experiments measure latency and memory on a 2-core machine: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Kills in CI; the full campaign is `gaswallet chaos server-kill --kills 30`.
+const CI_SERVER_KILLS: u64 = 3;
+
+#[test]
+fn server_sigkill_under_load_loses_nothing_acknowledged() {
+    let _one = one_at_a_time();
+    let options = ServerKillOptions { kills: CI_SERVER_KILLS, seed: 11, clients: 6, load_ms_max: 800, data: None };
+    let report = run_server_kill(binary(), &options).unwrap();
+    assert_eq!(report.kills, CI_SERVER_KILLS);
+    assert!(report.acknowledged_before_kill > 0, "nothing was acknowledged before the kills: {report:?}");
+    assert_eq!(report.lost, 0, "{report:?}");
+    assert_eq!(report.diverged, 0, "{report:?}");
+    assert_eq!(report.balance_mismatches, 0, "{report:?}");
+    assert_eq!(report.verify_failures, 0, "{report:?}");
+    assert_eq!(report.trial_balance_failures, 0, "{report:?}");
+    assert!(report.offline_verify_ok, "{report:?}");
+}
+
+/// Seconds of flood in CI; the full run is `gaswallet chaos overload --seconds 10` (release).
+const CI_OVERLOAD_SECONDS: u64 = 2;
+
+#[test]
+fn overload_past_the_limits_sheds_or_serves_within_bounds_and_loses_nothing() {
+    let _one = one_at_a_time();
+    let options =
+        OverloadOptions { seconds: CI_OVERLOAD_SECONDS, factor: 4, seed: 11, thresholds: Thresholds::default() };
+    let report = run_overload(binary(), &options).unwrap();
+    assert!(report.requests > report.client_tasks as u64 / 2, "the flood hardly ran: {report:?}");
+    assert!(report.accepted > 0, "{report:?}");
+    assert_eq!(report.unexpected, 0, "only 2xx, 4xx business answers, 429 and 503: {report:?}");
+    assert!(report.within_thresholds, "latency or memory past {:?}: {report:?}", report.thresholds);
+    assert_eq!(report.lost, 0, "{report:?}");
+    assert_eq!(report.diverged, 0, "{report:?}");
+    assert_eq!(report.balance_mismatches, 0, "{report:?}");
+    assert!(report.verify_ok && report.trial_balanced && report.healthy_after, "{report:?}");
+}
