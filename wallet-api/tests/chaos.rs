@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use wallet_api::chaos::fuzz::{run_fuzz, FuzzOptions};
 use wallet_api::chaos::overload::{run_overload, OverloadOptions, Thresholds};
 use wallet_api::chaos::server_kill::{run_server_kill, ServerKillOptions};
 
@@ -56,4 +57,22 @@ fn overload_past_the_limits_sheds_or_serves_within_bounds_and_loses_nothing() {
     assert_eq!(report.diverged, 0, "{report:?}");
     assert_eq!(report.balance_mismatches, 0, "{report:?}");
     assert!(report.verify_ok && report.trial_balanced && report.healthy_after, "{report:?}");
+}
+
+/// Seconds of fuzzing in CI; the full run is `gaswallet chaos fuzz --seconds 60` (release).
+const CI_FUZZ_SECONDS: u64 = 8;
+
+#[test]
+fn fuzzing_from_the_openapi_document_finds_no_5xx_no_leak_and_no_unauthorized_access() {
+    let _one = one_at_a_time();
+    let options = FuzzOptions { seconds: CI_FUZZ_SECONDS, seed: 11, clients: 4 };
+    let report = run_fuzz(binary(), &options).unwrap();
+    assert!(report.requests > 500, "the fuzzer hardly ran: {} requests", report.requests);
+    assert_eq!(
+        report.per_operation.len(),
+        report.operations_in_document,
+        "every operation of the document was tried: {:?}",
+        report.per_operation
+    );
+    assert!(report.clean(), "{:#?}", report.failures);
 }

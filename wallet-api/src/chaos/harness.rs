@@ -46,11 +46,21 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `binary serve --data DATA --listen 127.0.0.1:PORT` with `GAS_ADMIN_TOKEN` set and
-    /// waits until `/healthz` answers 200. The server's log goes to `DATA/../server.log`.
+    /// waits until `/healthz` answers 200. The server's log (stderr) goes to `DATA.server.log`.
     pub async fn start(binary: &Path, data: &Path, admin_token: &str) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start_with_log(binary, data, admin_token, &data.with_extension("server.log")).await
+    }
+
+    /// [`ServerProcess::start`] with the log somewhere else (off a file system the test fills up).
+    pub async fn start_with_log(
+        binary: &Path,
+        data: &Path,
+        admin_token: &str,
+        log_path: &Path,
+    ) -> anyhow::Result<ServerProcess> {
         let mut last_error = None;
         for _ in 0..SERVER_START_ATTEMPTS_MAX {
-            match ServerProcess::start_once(binary, data, admin_token).await {
+            match ServerProcess::start_once(binary, data, admin_token, log_path).await {
                 Ok(server) => return Ok(server),
                 Err(error) => last_error = Some(error),
             }
@@ -58,14 +68,18 @@ impl ServerProcess {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("the server did not start")))
     }
 
-    async fn start_once(binary: &Path, data: &Path, admin_token: &str) -> anyhow::Result<ServerProcess> {
+    async fn start_once(
+        binary: &Path,
+        data: &Path,
+        admin_token: &str,
+        log_path: &Path,
+    ) -> anyhow::Result<ServerProcess> {
         let port = free_port()?;
         let address = SocketAddr::from(([127, 0, 0, 1], port));
-        let log_path = data.with_extension("server.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&log_path)
+            .open(log_path)
             .with_context(|| format!("opening {}", log_path.display()))?;
         let child = Command::new(binary)
             .arg("serve")
@@ -195,6 +209,17 @@ impl Api {
             client: Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector),
             base: format!("http://{address}"),
             timeout,
+        }
+    }
+
+    /// A client for the same server with a pool of its own (no connection shared with `self`).
+    pub fn fresh(&self) -> Api {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Api {
+            client: Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector),
+            base: self.base.clone(),
+            timeout: self.timeout,
         }
     }
 
