@@ -243,6 +243,20 @@ pub enum ChaosCommand {
     /// other principals' ids and tokens of every role) for a bounded time, against oracles: no
     /// 5xx, every 4xx a problem document with a code, no principal sees another's ids.
     Fuzz(FuzzArgs),
+    /// Flip one byte of one stored journal record (default: the last money entry) of a STOPPED
+    /// server's data directory, or a copy, so that `gaswallet verify` can be seen finding it. This
+    /// damages the journal on purpose.
+    Tamper(TamperArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TamperArgs {
+    /// The (stopped) service's data directory.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The record to damage (default: the journal's last money entry).
+    #[arg(long)]
+    pub sequence: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -433,6 +447,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Subcommands::Chaos(ChaosCommand::Tamper(arguments)) => {
+            let tampered = crate::chaos::tamper::tamper(&arguments.data, arguments.sequence)?;
+            println!("{}", serde_json::to_string(&tampered)?);
+            Ok(ExitCode::SUCCESS)
         }
         Subcommands::Chaos(ChaosCommand::Fuzz(arguments)) => {
             let binary = std::env::current_exe().context("finding the gaswallet binary")?;

@@ -76,3 +76,35 @@ fn fuzzing_from_the_openapi_document_finds_no_5xx_no_leak_and_no_unauthorized_ac
     );
     assert!(report.clean(), "{:#?}", report.failures);
 }
+
+/// `gaswallet chaos tamper` flips a byte of a real server's journal; `gaswallet verify` names the
+/// record and the entry.
+#[test]
+fn a_flipped_byte_in_the_journal_is_found_by_verify_with_its_entry() {
+    let _one = one_at_a_time();
+    let data = tempfile::tempdir().unwrap();
+    let directory = data.path().join("data");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut random = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+        let admin = wallet_api::chaos::harness::new_admin_token(&mut random);
+        let mut server = wallet_api::chaos::harness::ServerProcess::start(binary(), &directory, &admin).await.unwrap();
+        let api = wallet_api::chaos::harness::Api::new(server.address);
+        wallet_api::chaos::harness::set_up_parties(&api, &admin, 1, 1, "50.00", &mut random).await.unwrap();
+        server.kill().unwrap();
+    });
+    let run = |arguments: &[&str]| {
+        std::process::Command::new(binary()).args(arguments).arg("--data").arg(&directory).output().unwrap()
+    };
+    assert_eq!(run(&["verify", "--json"]).status.code(), Some(0));
+    let tampered = run(&["chaos", "tamper"]);
+    assert!(tampered.status.success(), "{}", String::from_utf8_lossy(&tampered.stderr));
+    let tampered: serde_json::Value = serde_json::from_slice(&tampered.stdout).unwrap();
+    let verified = run(&["verify", "--json"]);
+    assert_eq!(verified.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["first_error"]["kind"], "hash_mismatch");
+    assert_eq!(report["first_error"]["sequence"], tampered["sequence"]);
+    assert_eq!(report["first_error"]["entry_id"], tampered["entry_id"]);
+}

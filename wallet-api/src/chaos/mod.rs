@@ -10,6 +10,8 @@
 //! - [`overload`]: `chaos overload`, far more concurrent requests than the server's limits.
 //! - [`fuzz`]: `chaos fuzz`, requests generated from the server's own OpenAPI document, with
 //!   mutations and every role's tokens, against oracles (no 5xx, problem documents, no leaks).
+//! - [`tamper`]: `chaos tamper`, flip one byte of a stored journal record for `gaswallet verify`
+//!   to find.
 //!
 //! Everything here talks to a child process over HTTP exactly as an outside client would; the
 //! experiments' results are in `docs/reliability.md`.
@@ -19,5 +21,6 @@ pub mod harness;
 pub mod ledger_kill;
 pub mod overload;
 pub mod server_kill;
+pub mod tamper;
 
 pub use ledger_kill::{run_crash_campaign, run_crash_child, CrashReport, GroupKey};
