@@ -76,6 +76,9 @@ impl ServerProcess {
     ) -> anyhow::Result<ServerProcess> {
         let port = free_port()?;
         let address = SocketAddr::from(([127, 0, 0, 1], port));
+        if let Some(parent) = log_path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -40,7 +40,7 @@ const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 /// accepted within its `REQUEST_TIMEOUT` (10 s), so a request unanswered past this margin was
 /// still waiting for the server to accept its connection: shed at the connection level.
 const FLOOD_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Payment look-ups in flight at once during the loss check.
+/// Retries and payment look-ups in flight at once during the loss check.
 const PAYMENT_CHECKS_AT_ONCE: usize = 32;
 /// How long the server is left alone after the flood before the "after" RSS is read.
 const SETTLE_AFTER_FLOOD: Duration = Duration::from_secs(1);
@@ -294,7 +294,12 @@ async fn flood(api: Api, parties: Arc<Parties>, task: usize, seed: u64, deadline
                 let path = format!("/v1/wallets/{}/payment-codes", customer.wallet_id);
                 let answer = api.post(&path, &customer.token, None, &json!({})).await;
                 record(&mut result, &answer, timed);
-                let Ok(code) = answer.and_then(|answer| answer.field("code")) else { continue };
+                // Only a 201 carries a code (a problem document's `code` is its error code).
+                let code = match answer {
+                    Ok(answer) if answer.status == 201 => answer.field("code"),
+                    _ => continue,
+                };
+                let Ok(code) = code else { continue };
                 let merchant = &parties.merchants[random.gen_range(0..parties.merchants.len())];
                 let fen = random.gen_range(1..2_000);
                 let operation = Operation {
@@ -356,25 +361,35 @@ async fn check_nothing_lost(
     let mut expected_fen = vec![FUNDING_FEN; parties.customers.len()];
     let mut topup_entries: Vec<HashSet<String>> = vec![HashSet::new(); parties.customers.len()];
     let mut payments: Vec<(String, String)> = Vec::new();
-    for (operation, outcome) in operations {
-        let outcome = match outcome {
-            Outcome::Unacknowledged => {
-                report.money_requests_retried += 1;
-                let first = retry_until_answered(api, &operation).await?;
-                let second = retry_until_answered(api, &operation).await?;
-                let stable = match (&first, &second) {
-                    (Outcome::Acknowledged(a), Outcome::Acknowledged(b)) => a == b,
-                    (Outcome::Rejected(a), Outcome::Rejected(b)) => a == b,
-                    _ => false,
-                };
-                if !stable {
-                    report.diverged += 1;
-                    eprintln!("DIVERGED {:?} {}: {first:?} then {second:?}", operation.kind, operation.path);
-                }
-                first
+    // Retry every unanswered money request (a few dozen at a time), twice, with its key.
+    let (unanswered, mut resolved): (Vec<_>, Vec<_>) =
+        operations.into_iter().partition(|(_, outcome)| matches!(outcome, Outcome::Unacknowledged));
+    for chunk in unanswered.chunks(PAYMENT_CHECKS_AT_ONCE) {
+        let mut retries = tokio::task::JoinSet::new();
+        for (operation, _) in chunk.iter() {
+            let (api, operation) = (api.clone(), operation.clone());
+            retries.spawn(async move {
+                let first = retry_until_answered(&api, &operation).await?;
+                let second = retry_until_answered(&api, &operation).await?;
+                anyhow::Ok((operation, first, second))
+            });
+        }
+        while let Some(retried) = retries.join_next().await {
+            let (operation, first, second) = retried.context("a retry panicked")??;
+            report.money_requests_retried += 1;
+            let stable = match (&first, &second) {
+                (Outcome::Acknowledged(a), Outcome::Acknowledged(b)) => a == b,
+                (Outcome::Rejected(a), Outcome::Rejected(b)) => a == b,
+                _ => false,
+            };
+            if !stable {
+                report.diverged += 1;
+                eprintln!("DIVERGED {:?} {}: {first:?} then {second:?}", operation.kind, operation.path);
             }
-            outcome => outcome,
-        };
+            resolved.push((operation, first));
+        }
+    }
+    for (operation, outcome) in resolved {
         let Outcome::Acknowledged(answer) = outcome else { continue };
         expected_fen[operation.customer] += wallet_effect_fen(&operation, &answer)?;
         match operation.kind {
