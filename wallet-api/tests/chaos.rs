@@ -49,7 +49,7 @@ fn overload_past_the_limits_sheds_or_serves_within_bounds_and_loses_nothing() {
     let options =
         OverloadOptions { seconds: CI_OVERLOAD_SECONDS, factor: 4, seed: 11, thresholds: Thresholds::default() };
     let report = run_overload(binary(), &options).unwrap();
-    assert!(report.requests > report.client_tasks as u64 / 2, "the flood hardly ran: {report:?}");
+    assert!(report.requests > report.client_tasks as u64 / 4, "the flood hardly ran: {report:?}");
     assert!(report.accepted > 0, "{report:?}");
     assert_eq!(report.unexpected, 0, "only 2xx, 4xx business answers, 429 and 503: {report:?}");
     assert!(report.within_thresholds, "latency or memory past {:?}: {report:?}", report.thresholds);

@@ -223,6 +223,5 @@ fn full_and_read_only_disks_give_clean_errors_and_recover() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     });
     let log = std::fs::read_to_string(&log).unwrap_or_default();
-    eprintln!("server log:\n{log}");
     assert!(!log.contains("panicked"), "the server panicked:\n{log}");
 }
