@@ -72,6 +72,9 @@ pub struct ServerKillReport {
     pub retried: u64,
     /// Retries answered 2xx: the first attempt had committed (a replay) or committed now.
     pub retries_succeeded: u64,
+    /// Of those, retries whose first attempt had committed before the kill (the journal did not
+    /// grow on the retry): acknowledged by the ledger, the answer lost with the process.
+    pub retries_replayed: u64,
     /// Retries answered with a stable business error (e.g. the payment code's issue was lost).
     pub retries_rejected: u64,
     /// Retries whose second answer differed from the first (must be 0).
@@ -243,7 +246,11 @@ async fn campaign(binary: &Path, options: &ServerKillOptions) -> anyhow::Result<
             }
             report.unacknowledged += 1;
             report.retried += 1;
+            // Nothing else runs during the retries, so an unchanged journal head means the first
+            // attempt had committed before the kill and only its answer was lost.
+            let head_before = journal_sequence(&api).await?;
             let first = retry_until_answered(&api, &operation).await?;
+            let head_after = journal_sequence(&api).await?;
             let second = retry_until_answered(&api, &operation).await?;
             let stable = match (&first, &second) {
                 (Outcome::Acknowledged(a), Outcome::Acknowledged(b)) => a == b,
@@ -255,6 +262,10 @@ async fn campaign(binary: &Path, options: &ServerKillOptions) -> anyhow::Result<
                 eprintln!("DIVERGED {:?} {}: {first:?} then {second:?}", operation.kind, operation.path);
             }
             match &first {
+                Outcome::Acknowledged(_) if head_before == head_after => {
+                    report.retries_succeeded += 1;
+                    report.retries_replayed += 1;
+                }
                 Outcome::Acknowledged(_) => report.retries_succeeded += 1,
                 _ => report.retries_rejected += 1,
             }
@@ -278,6 +289,11 @@ async fn campaign(binary: &Path, options: &ServerKillOptions) -> anyhow::Result<
     report.offline_verify_ok = offline_verify(binary, &data)?;
     report.elapsed_s = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+async fn journal_sequence(api: &Api) -> anyhow::Result<u64> {
+    let health = api.call("GET", "/healthz", None, None, None).await?;
+    health.json.get("journal_sequence").and_then(Value::as_u64).context("journal_sequence in /healthz")
 }
 
 pub(crate) async fn retry_until_answered(api: &Api, operation: &Operation) -> anyhow::Result<Outcome> {
