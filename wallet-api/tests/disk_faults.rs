@@ -123,7 +123,8 @@ async fn top_up_against_the_fault(api: &Api, admin: &str, topups: &mut Topups, l
 
 /// After the restart: exactly the acknowledged top-ups are there, retries converge, verify passes.
 async fn check_after_restart(api: &Api, admin: &str, topups: &mut Topups, label: &str) {
-    let wallet = api.expect("GET", &format!("/v1/wallets/{}", topups.wallet_id), admin, None, 200).await.unwrap();
+    let wallet =
+        api.expect_status("GET", &format!("/v1/wallets/{}", topups.wallet_id), admin, None, 200).await.unwrap();
     assert_eq!(wallet["balance"], cny(topups.acknowledged_fen), "{label}: partial or lost state after the restart");
     for (key, body) in std::mem::take(&mut topups.refused) {
         let path = format!("/v1/wallets/{}/topups", topups.wallet_id);
@@ -133,7 +134,8 @@ async fn check_after_restart(api: &Api, admin: &str, topups: &mut Topups, label:
         assert_eq!(first.body, again.body, "{label}: the retry of {key} did not converge");
         topups.acknowledged_fen += 100;
     }
-    let wallet = api.expect("GET", &format!("/v1/wallets/{}", topups.wallet_id), admin, None, 200).await.unwrap();
+    let wallet =
+        api.expect_status("GET", &format!("/v1/wallets/{}", topups.wallet_id), admin, None, 200).await.unwrap();
     assert_eq!(wallet["balance"], cny(topups.acknowledged_fen), "{label}: after the retries");
     let checks = api.ledger_checks(admin).await.unwrap();
     assert!(checks.verify_ok && checks.trial_balanced, "{label}: {checks:?}");

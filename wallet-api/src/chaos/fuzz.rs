@@ -159,7 +159,7 @@ async fn fuzz(binary: &Path, options: &FuzzOptions) -> anyhow::Result<FuzzReport
     let admin_token = new_admin_token(&mut random);
     let server = ServerProcess::start(binary, &data, &admin_token).await?;
     let api = Api::new(server.address);
-    let document = api.expect("GET", "/v1/openapi.json", &admin_token, None, 200).await?;
+    let document = api.expect_status("GET", "/v1/openapi.json", &admin_token, None, 200).await?;
     let parties = set_up_parties(&api, &admin_token, 2, 2, "1000.00", &mut random).await?;
     let world = Arc::new(build_world(&api, document, &parties).await?);
     let mut report =
@@ -214,7 +214,7 @@ async fn build_world(api: &Api, document: Value, parties: &Parties) -> anyhow::R
     let mut payments = Vec::new();
     for (customer, merchant) in parties.customers.iter().zip(&parties.merchants) {
         let code = api
-            .expect(
+            .expect_status(
                 "POST",
                 &format!("/v1/wallets/{}/payment-codes", customer.wallet_id),
                 &customer.token,

@@ -276,7 +276,7 @@ impl Api {
     }
 
     /// A request that must answer `expected`; its JSON.
-    pub async fn expect(
+    pub async fn expect_status(
         &self,
         method: &str,
         path: &str,
@@ -301,7 +301,7 @@ impl Api {
                 Some(cursor) => format!("{path}{separator}limit=500&cursor={cursor}"),
                 None => format!("{path}{separator}limit=500"),
             };
-            let page = self.expect("GET", &page_path, token, None, 200).await?;
+            let page = self.expect_status("GET", &page_path, token, None, 200).await?;
             items.extend(page.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
             match page.get("next_cursor").and_then(Value::as_str) {
                 Some(next) => cursor = Some(next.to_owned()),
@@ -413,7 +413,7 @@ async fn token(api: &Api, admin_token: &str, role: &str, subject: Option<&str>) 
         Some(subject) => json!({ "role": role, "subject_id": subject }),
         None => json!({ "role": role }),
     };
-    let created = api.expect("POST", "/v1/tokens", admin_token, Some(&body), 201).await?;
+    let created = api.expect_status("POST", "/v1/tokens", admin_token, Some(&body), 201).await?;
     created.get("token").and_then(Value::as_str).map(str::to_owned).context("token in answer")
 }
 
@@ -436,7 +436,7 @@ pub async fn set_up_parties(
     let mut made_customers = Vec::with_capacity(customers);
     for number in 0..customers {
         let created = api
-            .expect(
+            .expect_status(
                 "POST",
                 "/v1/customers",
                 admin_token,
@@ -450,7 +450,7 @@ pub async fn set_up_parties(
         let customer_token = token(api, admin_token, "customer", Some(&id)).await?;
         let meter_key = SigningKey::from_bytes(&random.gen::<[u8; 32]>());
         let meter = api
-            .expect(
+            .expect_status(
                 "POST",
                 "/v1/meters",
                 admin_token,
@@ -483,7 +483,7 @@ pub async fn set_up_parties(
     let mut made_merchants = Vec::with_capacity(merchants);
     for number in 0..merchants {
         let created = api
-            .expect(
+            .expect_status(
                 "POST",
                 "/v1/merchants",
                 admin_token,
@@ -495,11 +495,13 @@ pub async fn set_up_parties(
         let merchant_token = token(api, admin_token, "merchant", Some(&id)).await?;
         made_merchants.push(Merchant { id, token: merchant_token });
     }
-    let concentrator =
-        api.expect("POST", "/v1/concentrators", admin_token, Some(&json!({ "name": "Chaos gateway" })), 201).await?;
+    let concentrator = api
+        .expect_status("POST", "/v1/concentrators", admin_token, Some(&json!({ "name": "Chaos gateway" })), 201)
+        .await?;
     let concentrator_token = token(api, admin_token, "concentrator", Some(&id_of(&concentrator)?)).await?;
-    let technician =
-        api.expect("POST", "/v1/technicians", admin_token, Some(&json!({ "name": "Chaos technician" })), 201).await?;
+    let technician = api
+        .expect_status("POST", "/v1/technicians", admin_token, Some(&json!({ "name": "Chaos technician" })), 201)
+        .await?;
     let technician_id = id_of(&technician)?;
     let technician_token = token(api, admin_token, "technician", Some(&technician_id)).await?;
     let finance_token = token(api, admin_token, "finance", None).await?;

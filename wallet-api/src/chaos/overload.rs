@@ -433,7 +433,7 @@ async fn check_nothing_lost(
                 eprintln!("LOST top-up entry {entry}");
             }
         }
-        let wallet = api.expect("GET", &format!("/v1/wallets/{}", customer.wallet_id), admin, None, 200).await?;
+        let wallet = api.expect_status("GET", &format!("/v1/wallets/{}", customer.wallet_id), admin, None, 200).await?;
         let expected = cny(expected_fen[index]);
         if wallet.get("balance").and_then(Value::as_str) != Some(expected.as_str()) {
             report.balance_mismatches += 1;

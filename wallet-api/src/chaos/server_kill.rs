@@ -374,7 +374,7 @@ async fn check_customer(
             book.readings_accepted
         );
     }
-    let wallet = api.expect("GET", &format!("/v1/wallets/{}", customer.wallet_id), admin, None, 200).await?;
+    let wallet = api.expect_status("GET", &format!("/v1/wallets/{}", customer.wallet_id), admin, None, 200).await?;
     let expected = cny(book.expected_balance_fen);
     if wallet.get("balance").and_then(Value::as_str) != Some(expected.as_str()) {
         report.balance_mismatches += 1;
