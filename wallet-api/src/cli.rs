@@ -43,8 +43,8 @@ pub enum Subcommands {
     /// meaningful numbers). The last line printed is one JSON object.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Fault injection: kill the ledger writer under load and check that nothing acknowledged is
-    /// lost.
+    /// Fault injection: kill the ledger writer or the whole server under load, overload it, fuzz it,
+    /// and check that nothing acknowledged is lost and no bad input gets a 5xx.
     #[command(subcommand)]
     Chaos(ChaosCommand),
 }
@@ -231,6 +231,77 @@ pub enum ChaosCommand {
     /// The process the harness kills (internal).
     #[command(hide = true)]
     CrashChild(CrashChildArgs),
+    /// SIGKILL the real server (`gaswallet serve`) at random moments under concurrent top-ups,
+    /// payments and signed readings; restart it, retry what was not acknowledged with the same
+    /// Idempotency-Keys, and check every acknowledged operation, every balance, verify and the
+    /// trial balance. Prints one JSON report; exit status 2 if anything was lost.
+    ServerKill(ServerKillArgs),
+    /// Far more concurrent requests than the server's limits: count 2xx / 429 / 503, measure the
+    /// latency of accepted requests and the server's memory, then check nothing was lost.
+    Overload(OverloadArgs),
+    /// Requests generated from the server's own OpenAPI document (random fields, types, sizes,
+    /// other principals' ids and tokens of every role) for a bounded time, against oracles: no
+    /// 5xx, every 4xx a problem document with a code, no principal sees another's ids.
+    Fuzz(FuzzArgs),
+    /// Flip one byte of one stored journal record (default: the last money entry) of a STOPPED
+    /// server's data directory, or a copy, so that `gaswallet verify` can be seen finding it. This
+    /// damages the journal on purpose.
+    Tamper(TamperArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TamperArgs {
+    /// The (stopped) service's data directory.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The record to damage (default: the journal's last money entry).
+    #[arg(long)]
+    pub sequence: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerKillArgs {
+    /// How many times to kill the server.
+    #[arg(long, default_value_t = 30)]
+    pub kills: u64,
+    /// Seed for the workload and the moments of the kills.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Customers, each driven by its own concurrent client task.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Longest load before a kill, in milliseconds (each kill comes uniformly between 50 ms and this).
+    #[arg(long, default_value_t = 1500)]
+    pub load_ms_max: u64,
+    /// Data directory to use (default: a fresh temporary one).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OverloadArgs {
+    /// How long to keep the flood going, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent client requests as a multiple of the server's `CONCURRENT_REQUESTS_MAX`.
+    #[arg(long, default_value_t = 4)]
+    pub factor: usize,
+    /// Seed for the workload.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// How long to fuzz, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Seed for the generated requests (a failing run replays with the same seed).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Concurrent fuzzing clients.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +418,53 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Subcommands::Chaos(ChaosCommand::CrashChild(arguments)) => {
             run_crash_child(&arguments.data, arguments.run)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Subcommands::Chaos(ChaosCommand::ServerKill(arguments)) => {
+            let binary = std::env::current_exe().context("finding the gaswallet binary")?;
+            let report = crate::chaos::server_kill::run_server_kill(
+                &binary,
+                &crate::chaos::server_kill::ServerKillOptions {
+                    kills: arguments.kills,
+                    seed: arguments.seed,
+                    clients: arguments.clients,
+                    load_ms_max: arguments.load_ms_max,
+                    data: arguments.data,
+                },
+            )?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Subcommands::Chaos(ChaosCommand::Overload(arguments)) => {
+            let binary = std::env::current_exe().context("finding the gaswallet binary")?;
+            let report = crate::chaos::overload::run_overload(
+                &binary,
+                &crate::chaos::overload::OverloadOptions {
+                    seconds: arguments.seconds,
+                    factor: arguments.factor,
+                    seed: arguments.seed,
+                    thresholds: crate::chaos::overload::Thresholds::default(),
+                },
+            )?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Subcommands::Chaos(ChaosCommand::Tamper(arguments)) => {
+            let tampered = crate::chaos::tamper::tamper(&arguments.data, arguments.sequence)?;
+            println!("{}", serde_json::to_string(&tampered)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Subcommands::Chaos(ChaosCommand::Fuzz(arguments)) => {
+            let binary = std::env::current_exe().context("finding the gaswallet binary")?;
+            let report = crate::chaos::fuzz::run_fuzz(
+                &binary,
+                &crate::chaos::fuzz::FuzzOptions {
+                    seconds: arguments.seconds,
+                    seed: arguments.seed,
+                    clients: arguments.clients,
+                },
+            )?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
     }
 }

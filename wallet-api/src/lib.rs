@@ -7,8 +7,8 @@
 //!   server from many concurrent keep-alive connections.
 //! - [`bench_readings`]: `gaswallet bench readings`, signed meter readings in concentrator batches
 //!   through the in-process HTTP server, compared with bare ed25519 verification.
-//! - [`chaos`]: the crash harness (`gaswallet chaos ledger-kill`) that SIGKILLs a writer process
-//!   under load and checks that every acknowledged entry survived.
+//! - [`chaos`]: fault injection (`gaswallet chaos ...`): SIGKILL a ledger writer or the real server
+//!   under load, overload the server, fuzz it from its OpenAPI document (see `docs/reliability.md`).
 //! - [`data_dir`]: where things live inside the data directory.
 //! - [`service`]: the wallet service (parties, tokens, wallets, top-ups, payment codes, payments,
 //!   refunds, statements, events), HTTP-free, over the ledger and its projection.

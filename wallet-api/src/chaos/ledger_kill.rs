@@ -1,4 +1,4 @@
-//! The crash harness: kill a ledger writer with SIGKILL under load, reopen, and check that nothing
+//! `gaswallet chaos ledger-kill`: kill a ledger writer with SIGKILL under load, reopen, and check that nothing
 //! acknowledged was lost and nothing half-written is visible.
 //!
 //! A child process (`gaswallet chaos crash-child`) opens the ledger and, from several threads,
