@@ -656,6 +656,12 @@ impl LedgerReader {
             .and_then(|batch| batch.records.get((sequence - batch.first_sequence) as usize).map(|record| record.hash)))
     }
 
+    /// The fault that stopped the writer, if it stopped (a full disk, a storage error): the
+    /// ledger still answers reads but refuses every write until it is reopened.
+    pub fn writer_fault(&self) -> Option<Fault> {
+        self.shared.stopped.lock().clone()
+    }
+
     pub fn checkpoint(&self) -> Checkpoint {
         let state = self.shared.state.read();
         Checkpoint {

@@ -171,7 +171,9 @@ fn full_and_read_only_disks_give_clean_errors_and_recover() {
         let refusals = top_up_against_the_fault(&api, &admin, &mut topups, "full-disk").await;
         assert!(refusals > 0, "a full disk refused nothing within {FAULTY_TOPUPS_MAX} top-ups");
         let health = api.call("GET", "/healthz", None, None, None).await.expect("the process survived the full disk");
-        eprintln!("full disk: /healthz {} {}", health.status, health.text());
+        // The writer stopped (fail-stop): health says so, so a load balancer stops sending writes.
+        assert_eq!(health.status, 503, "full disk: /healthz {}", health.text());
+        assert!(health.text().contains("\"unavailable\""), "{}", health.text());
         std::fs::remove_file(&filler).unwrap();
         // Space is back; the writer stopped on the fault (fail-stop), so recovery is a restart.
         let after_space = api

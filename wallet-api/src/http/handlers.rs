@@ -64,7 +64,9 @@ pub(crate) fn required(request: Option<IdempotencyRequest>) -> Result<Idempotenc
 
 /// Liveness, and the journal's last committed sequence.
 ///
-/// No token needed.
+/// No token needed. 503 `unavailable` once the ledger writer has stopped on a storage fault (a
+/// full disk, say): reads still work but every write is refused until a restart, so a load
+/// balancer should stop sending traffic here.
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -75,6 +77,14 @@ pub(crate) fn required(request: Option<IdempotencyRequest>) -> Result<Idempotenc
     )
 )]
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    if let Some(fault) = state.service.reader().writer_fault() {
+        return ApiError::from(ServiceError::new(
+            ErrorClass::Overloaded,
+            "unavailable",
+            format!("the ledger stopped accepting writes ({fault}); restart once the fault is cleared"),
+        ))
+        .into_response();
+    }
     let checkpoint = state.service.reader().checkpoint();
     Json(json!({ "status": "ok", "journal_sequence": checkpoint.last_sequence })).into_response()
 }
