@@ -52,13 +52,19 @@ pub fn inject_breaks(rng: &mut StdRng, lines: &mut Vec<ChannelLine>, extra_id: S
         let other = rng.gen_range(position..kinds.len());
         kinds.swap(position, other);
     }
+    // Lines a break already changed: a second break never lands on the same line.
+    let mut touched: Vec<String> = vec![extra_id.clone()];
     for kind in kinds.iter().take(breaks) {
         match kind {
-            // A missing line needs a line to remove, and leaves one for the amount change.
-            0 if lines.len() >= 2 => {
-                let index = rng.gen_range(0..lines.len());
-                lines.remove(index);
-                injected.missing += 1;
+            // A missing line is one of the simulator's own (never the extra one), and one is left
+            // for an amount change.
+            0 => {
+                let own: Vec<usize> =
+                    (0..lines.len()).filter(|index| !touched.contains(&lines[*index].channel_txn_id)).collect();
+                if own.len() >= 2 {
+                    lines.remove(own[rng.gen_range(0..own.len())]);
+                    injected.missing += 1;
+                }
             }
             1 => {
                 let amount = Decimal::new(rng.gen_range(1_000..50_000), 2);
@@ -68,8 +74,9 @@ pub fn inject_breaks(rng: &mut StdRng, lines: &mut Vec<ChannelLine>, extra_id: S
             2 if !lines.is_empty() => {
                 // Only lines that are the simulator's own (never the extra one) change amount.
                 let own: Vec<usize> =
-                    (0..lines.len()).filter(|index| lines[*index].channel_txn_id != extra_id).collect();
+                    (0..lines.len()).filter(|index| !touched.contains(&lines[*index].channel_txn_id)).collect();
                 if let Some(&index) = own.get(rng.gen_range(0..own.len().max(1))) {
+                    touched.push(lines[index].channel_txn_id.clone());
                     lines[index].amount += Decimal::new(1, 2);
                     injected.amount_off += 1;
                 }

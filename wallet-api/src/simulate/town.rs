@@ -69,6 +69,8 @@ pub struct Customer {
     pub valve_closed: bool,
     /// Hour index at which the customer will top up next (from a reminder or a closed valve).
     pub topup_due: Option<u32>,
+    /// Multiplier of the next top-up (doubled after a refused one).
+    pub topup_boost: u64,
 }
 
 /// A partner merchant.
@@ -180,6 +182,7 @@ pub fn draw_customers(rng: &mut StdRng, count: usize) -> Vec<Customer> {
                 tier_year: 0,
                 valve_closed: false,
                 topup_due: None,
+                topup_boost: 1,
             }
         })
         .collect()
