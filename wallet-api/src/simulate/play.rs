@@ -75,6 +75,8 @@ pub struct Tally {
     pub resolutions: BTreeMap<String, u64>,
     pub auto_rated: u64,
     pub orders_open_at_end: u64,
+    /// Disputed orders finance has not resolved yet (their price sits in escrow).
+    pub disputes_open_at_end: u64,
     /// Price minus refunds of every order that ended settled (the wallets paid this).
     pub service_captured: Decimal,
     pub service_refunded: Decimal,
@@ -818,9 +820,9 @@ impl Sim {
         match action {
             Action::Topup { fen, channel, txn } => {
                 if reply.status == 402 {
-                    // The server refuses a top-up that would pay arrears out of held money (see
-                    // docs/simulate.md, known server issues). The customer comes back in a few
-                    // hours with twice as much.
+                    // The server refuses a top-up to a wallet that a rescore left beyond its
+                    // lowered credit limit while it owes arrears (docs/simulate.md, known server
+                    // issues). The customer comes back in a few hours with twice as much.
                     self.tally.topups_refused += 1;
                     if self.tally.topups_refused_samples.len() < UNEXPECTED_SAMPLES_MAX {
                         self.tally.topups_refused_samples.push(format!("{} {}", yuan(fen), reply.json));
@@ -945,6 +947,8 @@ impl Sim {
                         self.tally.disputes += 1;
                         self.set_status(order, "disputed");
                         let price = self.orders.get(order).map_or(0, |o| o.price_fen);
+                        // A dispute captures the hold into escrow: the wallet has paid.
+                        self.tally.service_captured += yuan(price);
                         let (resolution, refund_fen) = match self.rng.gen_range(0..10) {
                             0..=2 => ("pay_in_full", 0),
                             3..=7 => ("partial_refund", price * self.rng.gen_range(10..=50) / 100),
@@ -961,10 +965,10 @@ impl Sim {
                     return Ok(());
                 }
                 *self.tally.resolutions.entry(resolution.to_owned()).or_default() += 1;
-                let price = yuan(self.orders.get(order).map_or(0, |o| o.price_fen));
+                // The price was captured at the dispute; the refund goes back to the wallet.
                 let refunded = dec(&reply.json["refunded"]);
                 self.tally.service_refunded += refunded;
-                self.tally.service_captured += price - refunded;
+                self.tally.service_captured -= refunded;
                 self.set_status(order, "settled");
             }
         }
@@ -984,7 +988,7 @@ impl Sim {
             .orders
             .iter()
             .enumerate()
-            .filter(|(_, order)| matches!(order.status, "booked" | "accepted" | "completed" | "disputed"))
+            .filter(|(_, order)| matches!(order.status, "booked" | "accepted" | "completed"))
             .map(|(index, order)| (index, order.id.clone(), self.town.customers[order.customer].token.clone()))
             .collect();
         let api = self.api.clone();
@@ -1005,6 +1009,7 @@ impl Sim {
                 _ => self.tally.orders_open_at_end += 1,
             }
         }
+        self.tally.disputes_open_at_end = self.orders.iter().filter(|order| order.status == "disputed").count() as u64;
         Ok(())
     }
 }

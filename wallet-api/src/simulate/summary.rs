@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 pub const CODE_CHANNEL_CLEARING: u64 = 1122;
 pub const CODE_MERCHANT_PAYABLE: u64 = 2202;
 pub const CODE_TECHNICIAN_PAYABLE: u64 = 2203;
+pub const CODE_SERVICE_ESCROW: u64 = 2204;
 pub const CODE_CUSTOMER_WALLETS: u64 = 2241;
 pub const CODE_GAS_REVENUE: u64 = 6001;
 pub const CODE_MERCHANT_FEES: u64 = 6051;
@@ -180,9 +181,12 @@ pub async fn summarise(sim: &Sim, from: Option<String>) -> anyhow::Result<Summar
         );
         check_decimal(
             &mut checks,
-            "services captured = technician payouts + payable (2203) + commission (6052)",
+            "services captured = technician payouts + payable (2203) + commission (6052) + escrow (2204)",
             tally.service_captured,
-            tally.technician_net + code(CODE_TECHNICIAN_PAYABLE) + code(CODE_SERVICE_COMMISSION),
+            tally.technician_net
+                + code(CODE_TECHNICIAN_PAYABLE)
+                + code(CODE_SERVICE_COMMISSION)
+                + code(CODE_SERVICE_ESCROW),
         );
         check_equal(&mut checks, "reconciliation breaks found = injected", tally.breaks_injected, tally.breaks_found);
         check_equal(&mut checks, "daily closes balanced", tally.closes, tally.closes_balanced);
@@ -254,6 +258,8 @@ pub async fn summarise(sim: &Sim, from: Option<String>) -> anyhow::Result<Summar
             "left_unrated": tally.orders_left_unrated, "auto_rated": tally.auto_rated,
             "disputes": tally.disputes, "resolutions": tally.resolutions,
             "open_at_end": tally.orders_open_at_end,
+            "disputes_open_at_end": tally.disputes_open_at_end,
+            "escrow_at_end": code(CODE_SERVICE_ESCROW).to_string(),
             "captured": tally.service_captured.to_string(), "refunded": tally.service_refunded.to_string(),
             "commission": code(CODE_SERVICE_COMMISSION).to_string(),
             "payout_batches": tally.technician_batches,
@@ -441,8 +447,8 @@ pub fn render(summary: &Summary) -> String {
     if refused.as_u64().unwrap_or(0) > 0 {
         let _ = writeln!(
             text,
-            "\n[warn] known server issue: {} top-ups refused with insufficient_funds (arrears paid out of held \
-             money; docs/simulate.md); the customers came back with more",
+            "\n[warn] known server issue: {} top-ups refused with insufficient_funds (a wallet left beyond a \
+             lowered credit limit with arrears; docs/simulate.md); the customers came back with more",
             s(refused)
         );
         for issue in summary.known_issues.iter().take(2) {
