@@ -259,9 +259,12 @@ impl Sim {
         for hour in 0..self.hours {
             let now = self.start + i64::from(hour + 1) * 3600;
             self.set_clock(now);
-            self.readings(hour, now).await?;
+            self.readings(now).await?;
             self.poll_events(hour).await?;
             let wall = beijing(now)?;
+            if wall.hour() == 0 || hour == 0 {
+                self.progress.set_message(wall.date().to_string());
+            }
             if wall.hour() == 1 {
                 self.nights_until(now).await?;
             }
@@ -315,7 +318,7 @@ impl Sim {
     /// concentrator, batches in parallel, signed off the async threads); at noon a replayed
     /// reading or two is slipped in, which the server must refuse.
     #[allow(clippy::needless_range_loop)]
-    async fn readings(&mut self, hour: u32, now: i64) -> anyhow::Result<()> {
+    async fn readings(&mut self, now: i64) -> anyhow::Result<()> {
         let read_at = rfc3339(now);
         let interval_start = beijing(now - 3600)?;
         let mut batches: Vec<Vec<Pending>> = vec![Vec::new(); self.town.concentrator_tokens.len()];
@@ -369,7 +372,6 @@ impl Sim {
                 ));
             }
         }
-        let _ = hour;
         let mut requests: Vec<ReadingBatch> = batches
             .into_iter()
             .enumerate()

@@ -322,8 +322,8 @@ impl TierTable {
 }
 
 /// Registers the town through the API: concentrators, merchants, technicians, a finance token,
-/// then every customer with a token, a meter installed at `installed_at` and an opening top-up.
-/// Returns the opening top-ups (customer index, fen, channel, channel transaction id) as booked.
+/// then every customer with a token and a meter installed at `installed_at` (customers
+/// concurrently, `in_flight` at a time). The opening top-ups are the hour loop's first act.
 pub async fn register(
     api: &Api,
     rng: &mut StdRng,
