@@ -280,14 +280,12 @@ impl Sim {
     pub async fn wind_down(&mut self) -> anyhow::Result<()> {
         let end = self.start + i64::from(self.hours) * 3600;
         if self.embedded() {
+            // 01:00 Beijing after the day the last hour lies in (even if only its midnight hour
+            // was played: a refund at 00:00 belongs to it), so that day has ended and everything
+            // can be settled, reconciled and closed.
             let day = settlement::business_day::business_day_of(end)?;
-            let (start_of_day, _) = settlement::business_day::day_bounds_utc(day);
-            // The first 01:00 Beijing strictly after the end: the last day (even if partly
-            // played) has ended, so everything can be settled, reconciled and closed.
-            let mut night = start_of_day + 3600;
-            while night <= end {
-                night += 86_400;
-            }
+            let (_, end_of_day) = settlement::business_day::day_bounds_utc(day);
+            let night = end_of_day + 3600;
             self.set_clock(night);
             self.poll_events(self.hours).await?;
             self.nights_until(night).await?;
