@@ -39,6 +39,11 @@ pub enum Subcommands {
     /// moves). Run it on a stopped service's data directory; a running server does the same with
     /// `POST /v1/jobs/score`. Prints a progress bar, then one JSON summary line.
     Score(ScoreArgs),
+    /// Play a whole town through the real HTTP API: customers with meters reporting every hour,
+    /// top-ups, merchant payments and refunds, service orders, nightly settlement, reconciliation
+    /// with injected breaks and daily closes; then a summary whose numbers must tie out (exit 2 if
+    /// any does not). The last line printed is one JSON object.
+    Simulate(SimulateArgs),
     /// Measure throughput and latency through the real writer and store (release builds only give
     /// meaningful numbers). The last line printed is one JSON object.
     #[command(subcommand)]
@@ -47,6 +52,37 @@ pub enum Subcommands {
     /// and check that nothing acknowledged is lost and no bad input gets a 5xx.
     #[command(subcommand)]
     Chaos(ChaosCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Households in town (each with a smart meter and a wallet).
+    #[arg(long, default_value_t = 1000)]
+    pub customers: u32,
+    /// Days to play (24 hourly readings per meter per day).
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Seed of every choice: the same seed gives the same numbers.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Drive a running server (http://host:port, real time) instead of an embedded one.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The target's admin token (default: the GAS_ADMIN_TOKEN environment variable).
+    #[arg(long)]
+    pub admin_token: Option<String>,
+    /// Embedded mode: when the town starts, RFC 3339 or YYYY-MM-DD (00:00 Beijing); default now.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Embedded mode: the data directory to run on (default: a fresh temporary one).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +371,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Subcommands::Verify(arguments) => verify(&arguments),
+        Subcommands::Simulate(arguments) => {
+            let summary = crate::simulate::run_simulation(&crate::simulate::SimulateOptions {
+                customers: arguments.customers,
+                days: arguments.days,
+                seed: arguments.seed,
+                target: arguments.target,
+                admin_token: arguments.admin_token,
+                start: arguments.start,
+                data: arguments.data,
+                concurrency: arguments.concurrency,
+                progress: !arguments.quiet,
+            })?;
+            print!("{}", crate::simulate::render(&summary));
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(if summary.all_tie_out { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
         Subcommands::Score(arguments) => {
             init_logging();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

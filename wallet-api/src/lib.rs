@@ -16,6 +16,8 @@
 //! - [`console`]: the web console (server-rendered HTML over the same service calls) at `/console`.
 //! - [`metering`]: tiered tariffs and the pure pricing function (readings and charging follow).
 //! - [`serve`]: `gaswallet serve` (bootstrap, admin token, graceful shutdown).
+//! - [`simulate`]: `gaswallet simulate`, a whole town played through the real HTTP API on a
+//!   hand-moved clock, with a summary whose numbers tie out.
 
 pub mod bench;
 pub mod bench_billing;
@@ -31,4 +33,5 @@ pub mod metering;
 pub mod score;
 pub mod serve;
 pub mod service;
+pub mod simulate;
 pub mod time;

@@ -19,7 +19,7 @@ fn help_names_every_subcommand() {
     let output = gaswallet().arg("--help").output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    for word in ["serve", "verify", "score", "bench", "chaos"] {
+    for word in ["serve", "verify", "score", "simulate", "bench", "chaos"] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
     }
 }

@@ -1,0 +1,135 @@
+//! The channel's side of the story: a WeChat Pay `ALL` trade bill for one business day, built
+//! from the top-ups the simulator itself made through WeChat that day (layout in
+//! `CHANNEL-BILLS.md`: 27 columns, every value behind a backtick, a summary header and row), with
+//! a few breaks injected the way real bills go wrong: a line missing (短款 in the ledger's eyes),
+//! a line the ledger never saw (长款), an amount off by one fen (金额不一致).
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use rust_decimal::Decimal;
+
+/// One WeChat payment as the channel records it.
+#[derive(Debug, Clone)]
+pub struct ChannelLine {
+    /// Beijing wall-clock time, `YYYY-MM-DD HH:MM:SS`.
+    pub time: String,
+    pub channel_txn_id: String,
+    pub amount: Decimal,
+}
+
+/// What was injected into a day's bill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Injected {
+    pub missing: u64,
+    pub extra: u64,
+    pub amount_off: u64,
+}
+
+impl Injected {
+    pub fn total(self) -> u64 {
+        self.missing + self.extra + self.amount_off
+    }
+}
+
+const HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,\
+付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,\
+商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
+const SUMMARY_HEADER: &str =
+    "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额";
+
+/// Draws the breaks for a day and applies them to its lines: about half the days get one break,
+/// a fifth two, each of a different kind and on a different line. `extra_id` names the line
+/// the ledger never saw.
+pub fn inject_breaks(rng: &mut StdRng, lines: &mut Vec<ChannelLine>, extra_id: String, day_time: String) -> Injected {
+    let mut injected = Injected::default();
+    let breaks = match rng.gen_range(0..10) {
+        0..=4 => 1,
+        5..=6 => 2,
+        _ => 0,
+    };
+    let mut kinds = [0u8, 1, 2];
+    for position in 0..kinds.len() {
+        let other = rng.gen_range(position..kinds.len());
+        kinds.swap(position, other);
+    }
+    // Lines a break already changed: a second break never lands on the same line.
+    let mut touched: Vec<String> = vec![extra_id.clone()];
+    for kind in kinds.iter().take(breaks) {
+        match kind {
+            // A missing line is one of the simulator's own (never the extra one), and one is left
+            // for an amount change.
+            0 => {
+                let own: Vec<usize> =
+                    (0..lines.len()).filter(|index| !touched.contains(&lines[*index].channel_txn_id)).collect();
+                if own.len() >= 2 {
+                    lines.remove(own[rng.gen_range(0..own.len())]);
+                    injected.missing += 1;
+                }
+            }
+            1 => {
+                let amount = Decimal::new(rng.gen_range(1_000..50_000), 2);
+                lines.push(ChannelLine { time: day_time.clone(), channel_txn_id: extra_id.clone(), amount });
+                injected.extra += 1;
+            }
+            2 if !lines.is_empty() => {
+                // Only lines that are the simulator's own (never the extra one) change amount.
+                let own: Vec<usize> =
+                    (0..lines.len()).filter(|index| !touched.contains(&lines[*index].channel_txn_id)).collect();
+                if let Some(&index) = own.get(rng.gen_range(0..own.len().max(1))) {
+                    touched.push(lines[index].channel_txn_id.clone());
+                    lines[index].amount += Decimal::new(1, 2);
+                    injected.amount_off += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    injected
+}
+
+/// The bill's text.
+pub fn wechat_bill(lines: &[ChannelLine]) -> String {
+    let mut bill = format!("{HEADER}\n");
+    let mut total = Decimal::ZERO;
+    for line in lines {
+        total += line.amount;
+        let amount = line.amount.to_string();
+        let merchant_order = format!("GW{}", line.channel_txn_id);
+        let values = [
+            line.time.as_str(),
+            "wx2421b1c4370ec43b",
+            "1900000109",
+            "0",
+            "",
+            line.channel_txn_id.as_str(),
+            merchant_order.as_str(),
+            "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+            "JSAPI",
+            "SUCCESS",
+            "CMB_DEBIT",
+            "CNY",
+            amount.as_str(),
+            "0.00",
+            "0",
+            "0",
+            "0.00",
+            "0.00",
+            "",
+            "",
+            "燃气充值",
+            "",
+            "0.00000",
+            "0.60%",
+            amount.as_str(),
+            "0.00",
+            "",
+        ];
+        let row: Vec<String> = values.iter().map(|value| format!("`{value}")).collect();
+        bill.push_str(&row.join(","));
+        bill.push('\n');
+    }
+    bill.push_str(SUMMARY_HEADER);
+    bill.push('\n');
+    bill.push_str(&format!("`{},`{total},`0.00,`0.00,`0.00000,`{total},`0.00\n", lines.len()));
+    bill
+}
