@@ -483,6 +483,46 @@ pub struct BreakResolved {
     pub by_token_id: Uuid,
 }
 
+/// Payload: 16 bytes naming the whole it belongs to, then the next bytes of that whole.
+pub const PAYLOAD_PART: &str = "payload_part";
+
+/// Bytes of a whole carried by one part (a note carries at most 16 KiB).
+pub const PAYLOAD_PART_BYTES: usize = ledger::command::NOTE_PAYLOAD_BYTES_MAX - 16;
+
+/// A note that stands for a payload too large for one note: its bytes went ahead in `parts`
+/// [`PAYLOAD_PART`] notes of the same linked group, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InParts {
+    pub whole: Uuid,
+    pub parts: u32,
+}
+
+/// The notes that record `payload` under `kind` and `id`: one note when it fits, else its parts
+/// then an [`InParts`] note (the projection joins the parts when that note arrives).
+pub fn large_note(id: ledger::EntryId, kind: &str, payload: Vec<u8>) -> Vec<ledger::Command> {
+    if payload.len() <= ledger::command::NOTE_PAYLOAD_BYTES_MAX {
+        return vec![ledger::Command::Note { id, kind: kind.into(), payload }];
+    }
+    let whole = id.0;
+    let mut commands: Vec<ledger::Command> = payload
+        .chunks(PAYLOAD_PART_BYTES)
+        .enumerate()
+        .map(|(index, chunk)| {
+            let mut bytes = Vec::with_capacity(16 + chunk.len());
+            bytes.extend_from_slice(whole.as_bytes());
+            bytes.extend_from_slice(chunk);
+            ledger::Command::Note {
+                id: super::ids::note_for(whole, &format!("part-{index}")),
+                kind: PAYLOAD_PART.into(),
+                payload: bytes,
+            }
+        })
+        .collect();
+    let parts = u32::try_from(commands.len()).unwrap_or(u32::MAX);
+    commands.push(ledger::Command::Note { id, kind: kind.into(), payload: encode(&InParts { whole, parts }) });
+    commands
+}
+
 /// Encodes a note payload.
 pub fn encode<T: Serialize>(payload: &T) -> Vec<u8> {
     // Serializing these plain structs to a Vec cannot fail (no maps with non-string keys, no

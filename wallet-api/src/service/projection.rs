@@ -100,6 +100,8 @@ pub struct ProjectionState {
     pub payout_batches: HashMap<Uuid, settlement::payout::PayoutBatch>,
     /// Orders and clawbacks included in a payout batch.
     pub paid_ids: std::collections::HashSet<Uuid>,
+    /// Bytes of large payloads whose parts arrived, by the id of the whole (see `notes::large_note`).
+    pub payload_parts: HashMap<Uuid, Vec<u8>>,
     /// Merchant settlements by day (`YYYY-MM-DD`, in order) and merchant.
     pub merchant_settlements:
         std::collections::BTreeMap<String, std::collections::BTreeMap<Uuid, notes::MerchantSettled>>,
@@ -352,8 +354,17 @@ impl ProjectionState {
                     self.service_reversals.insert(reversal.reversal_id, reversal);
                 }
             }
+            notes::PAYLOAD_PART => {
+                if let Some((whole, bytes)) = payload.split_first_chunk::<16>() {
+                    self.payload_parts.entry(Uuid::from_bytes(*whole)).or_default().extend_from_slice(bytes);
+                }
+            }
             notes::TECHNICIAN_PAYOUT_BATCH => {
-                if let Some(batch) = parse::<settlement::payout::PayoutBatch>(kind, payload) {
+                let joined = match serde_json::from_slice::<notes::InParts>(payload) {
+                    Ok(in_parts) => self.payload_parts.remove(&in_parts.whole).unwrap_or_default(),
+                    Err(_) => payload.to_vec(),
+                };
+                if let Some(batch) = parse::<settlement::payout::PayoutBatch>(kind, &joined) {
                     self.apply_payout_batch(batch, sequence, at);
                 }
             }
@@ -769,4 +780,47 @@ pub fn system_accounts() -> Vec<(AccountId, ledger::ChartCode)> {
     accounts.push((ids::channel_refund_payable_account(), chart::CHANNEL_REFUND_PAYABLE));
     accounts.push((ids::reconciliation_write_off_account(), chart::RECONCILIATION_WRITE_OFF));
     accounts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use settlement::business_day::BusinessDay;
+    use settlement::payout::{compute_payout_batch, PayoutOrderLine, PayoutPeriod};
+
+    #[test]
+    fn a_payout_batch_too_large_for_one_note_is_recorded_in_parts_and_joined() {
+        let day = BusinessDay::parse("2026-12-01").unwrap();
+        let technician = Uuid::from_u128(7);
+        let orders: Vec<PayoutOrderLine> = (0..1_000u128)
+            .map(|number| PayoutOrderLine {
+                order_id: Uuid::from_u128(1_000 + number),
+                technician_id: technician,
+                price: Decimal::new(10_000, 2),
+                refunded: Decimal::ZERO,
+                commission: Decimal::new(1_500, 2),
+                technician_share: Decimal::new(8_500, 2),
+                held_for_review: false,
+            })
+            .collect();
+        let period = PayoutPeriod { from: day, to: day };
+        let batch = compute_payout_batch(period, &orders, &[], &std::collections::HashSet::new()).unwrap();
+        let payload = notes::encode(&batch);
+        assert!(payload.len() > ledger::command::NOTE_PAYLOAD_BYTES_MAX, "the test needs a large batch");
+        let id = EntryId(Uuid::from_u128(99));
+        let commands = notes::large_note(id, notes::TECHNICIAN_PAYOUT_BATCH, payload.clone());
+        assert!(commands.len() > 2, "parts, then the note naming them");
+        let mut state = ProjectionState::default();
+        for (sequence, command) in commands.iter().enumerate() {
+            let ledger::Command::Note { id, kind, payload } = command else { panic!("only notes") };
+            assert!(payload.len() <= ledger::command::NOTE_PAYLOAD_BYTES_MAX);
+            state.apply_note(*id, kind, payload, sequence as u64 + 1, Timestamp::from_unix_seconds(0));
+        }
+        let recorded = state.payout_batches.get(&batch.batch_id).expect("the batch was joined and applied");
+        assert_eq!(recorded, &batch);
+        assert_eq!(state.paid_ids.len(), 1_000);
+        assert!(state.payload_parts.is_empty(), "the parts are let go once joined");
+        // A small payload stays one plain note.
+        assert_eq!(notes::large_note(id, notes::TECHNICIAN_PAYOUT_BATCH, b"{}".to_vec()).len(), 1);
+    }
 }

@@ -713,11 +713,12 @@ impl Service {
         }
         let batch = compute_payout_batch(period, &orders, &clawbacks, &already_paid)
             .map_err(|error| ServiceError::new(ErrorClass::Unprocessable, error.code(), error.to_string()))?;
-        let mut group = vec![Command::Note {
-            id: ids::note_for(batch_id, "technician-payout"),
-            kind: notes::TECHNICIAN_PAYOUT_BATCH.into(),
-            payload: notes::encode(&batch),
-        }];
+        // A batch of many orders outgrows one note: it is recorded in parts.
+        let mut group = notes::large_note(
+            ids::note_for(batch_id, "technician-payout"),
+            notes::TECHNICIAN_PAYOUT_BATCH,
+            notes::encode(&batch),
+        );
         for line in batch.lines.iter().filter(|line| line.net > Decimal::ZERO) {
             group.push(Command::Post(EntrySpec {
                 id: ids::entry_for(batch_id, &line.technician_id.to_string()),
