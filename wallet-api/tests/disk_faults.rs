@@ -106,6 +106,9 @@ async fn top_up_against_the_fault(api: &Api, admin: &str, topups: &mut Topups, l
             }
             500..=599 => {
                 assert!(answer.content_type.starts_with(PROBLEM_JSON), "{label}: {} {}", answer.status, answer.text());
+                // A storage fault says "retry later or elsewhere", not "the server broke".
+                assert_eq!(answer.status, 503, "{label}: {}", answer.text());
+                assert!(["storage_unavailable", "unavailable"].contains(&answer.code()), "{label}: {}", answer.text());
                 assert!(!answer.code().is_empty(), "{label}: a problem without a code: {}", answer.text());
                 eprintln!("{label}: top-up {number} refused: {} {}", answer.status, answer.text());
                 topups.refused.push((key, body));

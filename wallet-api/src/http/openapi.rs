@@ -317,7 +317,8 @@ impl<'r> ToResponse<'r> for Unavailable {
                 "Retry shortly (a money-moving request with the same Idempotency-Key, which converges). \
                  Codes: `overloaded` (too many requests in flight, or the ledger queue is full), `timeout` \
                  (the request took longer than 10 s; it may still have committed), `unavailable` (the ledger \
-                 is not accepting writes).",
+                 is not accepting writes), `storage_unavailable` (the disk refused a write: nothing was \
+                 acknowledged, writes are refused until a restart).",
                 Some(("Retry-After", "Seconds to wait: `1`.", Type::Integer)),
             ),
         )

@@ -108,6 +108,19 @@ impl From<Fault> for ServiceError {
             Fault::WriterStopped => {
                 ServiceError::new(ErrorClass::Overloaded, "unavailable", "the ledger is not accepting writes")
             }
+            // The disk refused a write (full, read-only, failing): nothing was acknowledged and the
+            // writer has stopped (fail-stop), so this server refuses writes until it is restarted.
+            // A 503 tells a client or load balancer to retry elsewhere or later, not that the
+            // request was wrong.
+            Fault::Storage(detail) => {
+                tracing::error!(%detail, "ledger storage fault");
+                ServiceError::new(
+                    ErrorClass::Overloaded,
+                    "storage_unavailable",
+                    "the journal's storage failed (a full or read-only disk, say); nothing was \
+                     acknowledged, and writes are refused until the server is restarted",
+                )
+            }
             other => {
                 tracing::error!(fault = %other, "ledger fault");
                 ServiceError::new(
