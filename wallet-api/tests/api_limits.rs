@@ -96,3 +96,41 @@ async fn connections_past_the_limit_wait_until_one_closes() {
     tokio::time::timeout(Duration::from_secs(10), waiting.read_to_end(&mut response)).await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200"));
 }
+
+/// Sends one keep-alive `GET /healthz` and reads exactly its answer (the connection stays open).
+async fn keep_alive_healthz(stream: &mut TcpStream) -> String {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    // The health answer is small: read until its JSON body has closed.
+    while !answer.ends_with(b"}") {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(read > 0, "closed while a request was answered");
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_free_their_slot() {
+    let idle_timeout = Duration::from_millis(400);
+    let server = start(Limits { connections_max: 1, connection_idle_timeout: idle_timeout, ..Limits::default() }).await;
+    // A busy keep-alive connection outlives the idle timeout many times over.
+    let mut busy = TcpStream::connect(server.address).await.unwrap();
+    for _ in 0..10 {
+        assert!(keep_alive_healthz(&mut busy).await.starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(idle_timeout / 4).await;
+    }
+    // Left idle, it is closed by the server (end of stream) soon after the timeout…
+    let started = std::time::Instant::now();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(5), busy.read(&mut byte)).await.unwrap();
+    assert_eq!(closed.unwrap(), 0, "the idle connection should read as closed");
+    assert!(started.elapsed() >= idle_timeout / 2, "closed too early: {:?}", started.elapsed());
+    // …and a silent connection holding the only slot gives it up to one that waits.
+    let _silent = TcpStream::connect(server.address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut waiting = TcpStream::connect(server.address).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), get_healthz(&mut waiting)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

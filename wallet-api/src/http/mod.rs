@@ -58,6 +58,7 @@ pub struct Limits {
     pub concurrent_requests_max: usize,
     pub request_timeout: Duration,
     pub connections_max: usize,
+    pub connection_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -66,6 +67,7 @@ impl Default for Limits {
             concurrent_requests_max: CONCURRENT_REQUESTS_MAX,
             request_timeout: REQUEST_TIMEOUT,
             connections_max: listener::CONNECTIONS_MAX,
+            connection_idle_timeout: listener::CONNECTION_IDLE_TIMEOUT,
         }
     }
 }
@@ -244,6 +246,7 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener::LimitedListener::new(listener, state.limits.connections_max);
+    let listener =
+        listener::LimitedListener::new(listener, state.limits.connections_max, state.limits.connection_idle_timeout);
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }
