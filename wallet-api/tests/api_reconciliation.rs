@@ -10,6 +10,8 @@
 
 mod common;
 
+use settlement::reconciliation::wechat::{render_payment_bill, WechatPaymentRow};
+
 use base64::Engine as _;
 use common::{assert_problem, spawn_app_with_manual_clock, unique, CustomerFixture, TestApp};
 use ledger::Timestamp;
@@ -48,50 +50,15 @@ async fn topup(app: &TestApp, customer: &CustomerFixture, channel: &str, channel
 
 /// A WeChat Pay `ALL` trade bill of payments: (trade time, WeChat order no., settlement amount).
 fn wechat_bill(rows: &[(String, &str, &str)]) -> String {
-    let header =
-        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,\
-                  货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,\
-                  商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
-    let mut bill = format!("{header}\n");
-    let mut total = rust_decimal::Decimal::ZERO;
-    for (time, order, amount) in rows {
-        total += amount.parse::<rust_decimal::Decimal>().unwrap();
-        let values = [
-            time.as_str(),
-            "wx2421b1c4370ec43b",
-            "1900000109",
-            "0",
-            "",
-            order,
-            &format!("GW{order}"),
-            "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
-            "JSAPI",
-            "SUCCESS",
-            "CMB_DEBIT",
-            "CNY",
-            amount,
-            "0.00",
-            "0",
-            "0",
-            "0.00",
-            "0.00",
-            "",
-            "",
-            "燃气充值",
-            "",
-            "0.00000",
-            "0.60%",
-            amount,
-            "0.00",
-            "",
-        ];
-        let row: Vec<String> = values.iter().map(|value| format!("`{value}")).collect();
-        bill.push_str(&row.join(","));
-        bill.push('\n');
-    }
-    bill.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
-    bill.push_str(&format!("`{},`{total},`0.00,`0.00,`0.00000,`{total},`0.00\n", rows.len()));
-    bill
+    let rows: Vec<WechatPaymentRow> = rows
+        .iter()
+        .map(|(time, order, amount)| WechatPaymentRow {
+            time: time.clone(),
+            wechat_order_no: (*order).to_owned(),
+            amount: amount.parse().unwrap(),
+        })
+        .collect();
+    render_payment_bill(&rows)
 }
 
 /// An Alipay business-detail bill: (trade no., type 交易/退款, finished at, merchant received,

@@ -10,6 +10,8 @@
 
 mod common;
 
+use settlement::reconciliation::wechat::{render_payment_bill, WechatPaymentRow};
+
 use base64::Engine as _;
 use common::{spawn_app_with_manual_clock, CustomerFixture, TestApp};
 use ed25519_dalek::{Signer, SigningKey};
@@ -271,50 +273,15 @@ async fn topup(app: &TestApp, customer: &CustomerFixture, txn: &str, amount: &st
 
 /// A WeChat Pay `ALL` bill (27 backticked columns) of payments: (time, WeChat order no., amount).
 fn wechat_bill(rows: &[(&str, &str, &str)]) -> String {
-    let header =
-        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,\
-                  货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,\
-                  商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
-    let mut bill = format!("{header}\n");
-    for (time, order, amount) in rows {
-        let values = [
-            *time,
-            "wx2421b1c4370ec43b",
-            "1900000109",
-            "0",
-            "",
-            order,
-            &format!("GW{order}"),
-            "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
-            "JSAPI",
-            "SUCCESS",
-            "CMB_DEBIT",
-            "CNY",
-            amount,
-            "0.00",
-            "0",
-            "0",
-            "0.00",
-            "0.00",
-            "",
-            "",
-            "燃气充值",
-            "",
-            "0.00000",
-            "0.60%",
-            amount,
-            "0.00",
-            "",
-        ];
-        bill.push_str(&values.iter().map(|value| format!("`{value}")).collect::<Vec<_>>().join(","));
-        bill.push('\n');
-    }
-    bill.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
-    // The summary must agree with the rows (count, settled total, refund total), as WeChat's does.
-    let total: rust_decimal::Decimal =
-        rows.iter().map(|(_, _, amount)| amount.parse::<rust_decimal::Decimal>().unwrap()).sum();
-    bill.push_str(&format!("`{},`{total:.2},`0.00,`0.00,`0.00,`{total:.2},`0.00\n", rows.len()));
-    bill
+    let rows: Vec<WechatPaymentRow> = rows
+        .iter()
+        .map(|(time, order, amount)| WechatPaymentRow {
+            time: (*time).to_owned(),
+            wechat_order_no: (*order).to_owned(),
+            amount: amount.parse().unwrap(),
+        })
+        .collect();
+    render_payment_bill(&rows)
 }
 
 /// A disputed service order (rated one star) for the customer.

@@ -60,6 +60,69 @@ pub const WECHAT_DETAIL_HEADER: [&str; 27] = [
 pub const WECHAT_SUMMARY_HEADER: [&str; 7] =
     ["总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额", "申请退款总金额"];
 
+/// A successful payment as a WeChat Pay trade bill lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WechatPaymentRow {
+    /// Beijing wall-clock time, `YYYY-MM-DD HH:MM:SS`, as WeChat prints it.
+    pub time: String,
+    /// WeChat's order number (the channel transaction id).
+    pub wechat_order_no: String,
+    /// The settlement amount, yuan.
+    pub amount: Decimal,
+}
+
+/// Writes a WeChat Pay `ALL` trade bill of successful payments, in the layout
+/// [`parse_wechat_trade_bill`] reads: the detail header, one backticked row per payment (fee and
+/// refund columns zero), the summary header and a summary row that agrees with the rows. For
+/// fixtures, the simulator and tests: a bill as the channel would send it.
+#[must_use]
+pub fn render_payment_bill(rows: &[WechatPaymentRow]) -> String {
+    let mut bill = WECHAT_DETAIL_HEADER.join(",");
+    bill.push('\n');
+    let mut total = Decimal::ZERO;
+    for row in rows {
+        total += row.amount;
+        let amount = format!("{:.2}", row.amount);
+        let merchant_order = format!("GW{}", row.wechat_order_no);
+        let values: [&str; 27] = [
+            &row.time,
+            "wx2421b1c4370ec43b",
+            "1900000109",
+            "0",
+            "",
+            &row.wechat_order_no,
+            &merchant_order,
+            "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+            "JSAPI",
+            "SUCCESS",
+            "CMB_DEBIT",
+            "CNY",
+            &amount,
+            "0.00",
+            "0",
+            "0",
+            "0.00",
+            "0.00",
+            "",
+            "",
+            "燃气充值",
+            "",
+            "0.00000",
+            "0.60%",
+            &amount,
+            "0.00",
+            "",
+        ];
+        let fields: Vec<String> = values.iter().map(|value| format!("`{value}")).collect();
+        bill.push_str(&fields.join(","));
+        bill.push('\n');
+    }
+    bill.push_str(&WECHAT_SUMMARY_HEADER.join(","));
+    bill.push('\n');
+    bill.push_str(&format!("`{},`{total:.2},`0.00,`0.00,`0.00000,`{total:.2},`0.00\n", rows.len()));
+    bill
+}
+
 const TRADE_TIME: usize = 0;
 const WECHAT_ORDER_NO: usize = 5;
 const TRADE_STATUS: usize = 9;
@@ -188,6 +251,26 @@ mod tests {
     }
 
     const PAYMENT: &str = "`2024-01-01 09:30:00,`wx1,`1900000001,`0,`,`4200000001,`M1,`oUser,`JSAPI,`SUCCESS,`CMB_DEBIT,`CNY,`9.90,`0.00,`0,`0,`0.00,`0.00,`,`,`gas,`,`0.05940,`0.60%,`9.90,`0.00,`";
+
+    #[test]
+    fn a_rendered_payment_bill_reads_back() {
+        let rows = [
+            WechatPaymentRow {
+                time: "2024-01-01 09:30:00".into(),
+                wechat_order_no: "4200000001".into(),
+                amount: Decimal::new(990, 2),
+            },
+            WechatPaymentRow {
+                time: "2024-01-01 23:59:59".into(),
+                wechat_order_no: "4200000002".into(),
+                amount: Decimal::new(12, 0),
+            },
+        ];
+        let lines = parse_wechat_trade_bill(&render_payment_bill(&rows)).expect("its own layout");
+        let read: Vec<(&str, Decimal)> = lines.iter().map(|line| (line.channel_txn_id.as_str(), line.amount)).collect();
+        assert_eq!(read, [("4200000001", Decimal::new(990, 2)), ("4200000002", Decimal::new(1200, 2))]);
+        assert!(parse_wechat_trade_bill(&render_payment_bill(&[])).is_ok());
+    }
 
     #[test]
     fn summary_must_agree() {

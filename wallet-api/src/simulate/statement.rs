@@ -7,6 +7,7 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 use rust_decimal::Decimal;
+use settlement::reconciliation::wechat::{render_payment_bill, WechatPaymentRow};
 
 /// One WeChat payment as the channel records it.
 #[derive(Debug, Clone)]
@@ -30,12 +31,6 @@ impl Injected {
         self.missing + self.extra + self.amount_off
     }
 }
-
-const HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,\
-付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,\
-商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
-const SUMMARY_HEADER: &str =
-    "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额";
 
 /// Draws the breaks for a day and applies them to its lines: about half the days get one break,
 /// a fifth two, each of a different kind and on a different line. `extra_id` names the line
@@ -87,49 +82,15 @@ pub fn inject_breaks(rng: &mut StdRng, lines: &mut Vec<ChannelLine>, extra_id: S
     injected
 }
 
-/// The bill's text.
+/// The bill's text (`settlement`'s writer of the WeChat layout).
 pub fn wechat_bill(lines: &[ChannelLine]) -> String {
-    let mut bill = format!("{HEADER}\n");
-    let mut total = Decimal::ZERO;
-    for line in lines {
-        total += line.amount;
-        let amount = line.amount.to_string();
-        let merchant_order = format!("GW{}", line.channel_txn_id);
-        let values = [
-            line.time.as_str(),
-            "wx2421b1c4370ec43b",
-            "1900000109",
-            "0",
-            "",
-            line.channel_txn_id.as_str(),
-            merchant_order.as_str(),
-            "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
-            "JSAPI",
-            "SUCCESS",
-            "CMB_DEBIT",
-            "CNY",
-            amount.as_str(),
-            "0.00",
-            "0",
-            "0",
-            "0.00",
-            "0.00",
-            "",
-            "",
-            "燃气充值",
-            "",
-            "0.00000",
-            "0.60%",
-            amount.as_str(),
-            "0.00",
-            "",
-        ];
-        let row: Vec<String> = values.iter().map(|value| format!("`{value}")).collect();
-        bill.push_str(&row.join(","));
-        bill.push('\n');
-    }
-    bill.push_str(SUMMARY_HEADER);
-    bill.push('\n');
-    bill.push_str(&format!("`{},`{total},`0.00,`0.00,`0.00000,`{total},`0.00\n", lines.len()));
-    bill
+    let rows: Vec<WechatPaymentRow> = lines
+        .iter()
+        .map(|line| WechatPaymentRow {
+            time: line.time.clone(),
+            wechat_order_no: line.channel_txn_id.clone(),
+            amount: line.amount,
+        })
+        .collect();
+    render_payment_bill(&rows)
 }
