@@ -209,7 +209,7 @@ pub async fn close_day(
 ) -> HandlerResult {
     require_staff(&principal)?;
     let request = body.value;
-    let day = parse_day(&request.date)?;
+    let day = parse_day("date", &request.date)?;
     let closed = state.service.close_day(day).await?;
     Ok(Json(DayClose::from(closed)).into_response())
 }
@@ -304,9 +304,10 @@ impl From<MerchantBatch> for MerchantSettlementBatch {
     }
 }
 
-fn parse_day(text: &str) -> Result<BusinessDay, ApiError> {
+/// A business day from a request field (`YYYY-MM-DD`), or 422 `validation_failed` naming the field.
+pub(crate) fn parse_day(field: &str, text: &str) -> Result<BusinessDay, ApiError> {
     BusinessDay::parse(text)
-        .map_err(|_| api_error(ErrorClass::Unprocessable, "validation_failed", "date must be YYYY-MM-DD"))
+        .map_err(|_| api_error(ErrorClass::Unprocessable, "validation_failed", format!("{field} must be YYYY-MM-DD")))
 }
 
 /// Settles merchants for a business day (T+1).
@@ -351,7 +352,7 @@ pub async fn settle_merchants(
     body: JsonBody<SettleMerchantsRequest>,
 ) -> HandlerResult {
     require_staff(&principal)?;
-    let day = parse_day(&body.value.date)?;
+    let day = parse_day("date", &body.value.date)?;
     let batch = state.service.settle_merchants(day).await?;
     Ok(Json(MerchantSettlementBatch::from(batch)).into_response())
 }

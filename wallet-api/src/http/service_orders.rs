@@ -3,6 +3,7 @@
 
 use super::error::{api_error, ApiError};
 use super::extract::{Auth, DecimalString, JsonBody, PathId};
+use super::finance::parse_day;
 use super::handlers::{answer, idempotency, require_staff, required};
 use super::openapi::{
     InternalError, Problem, Unauthorized, Unavailable, BAD_BODY, BAD_BODY_OR_MISSING_KEY, IDEMPOTENCY_KEY_REQUIRED,
@@ -17,7 +18,6 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use settlement::business_day::BusinessDay;
 use settlement::payout::PayoutBatch;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -501,11 +501,6 @@ fn batch_json(batch: &PayoutBatch, only: Option<Uuid>) -> serde_json::Value {
         lines.retain(|line| line["technician_id"] == serde_json::json!(technician));
     }
     value
-}
-
-fn parse_day(field: &str, text: &str) -> Result<BusinessDay, ApiError> {
-    BusinessDay::parse(text)
-        .map_err(|_| api_error(ErrorClass::Unprocessable, "validation_failed", format!("{field} must be YYYY-MM-DD")))
 }
 
 /// Pays technicians for the orders settled in a period.

@@ -168,6 +168,17 @@ pub struct SideTotalsView {
     pub net: Decimal,
 }
 
+impl From<SideTotals> for SideTotalsView {
+    fn from(side: SideTotals) -> SideTotalsView {
+        SideTotalsView {
+            count: side.count as u64,
+            payments: fen(side.payments),
+            refunds: fen(side.refunds),
+            net: fen(side.net),
+        }
+    }
+}
+
 /// The balance-level proof: how the channel's clearing account moved over the business day,
 /// against the statement's net, and whether the breaks explain the whole difference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -189,17 +200,6 @@ pub struct BalanceProofView {
     #[schema(value_type = crate::http::extract::DecimalString, example = "0.00")]
     pub unexplained: Decimal,
     pub ties: bool,
-}
-
-impl From<SideTotals> for SideTotalsView {
-    fn from(side: SideTotals) -> SideTotalsView {
-        SideTotalsView {
-            count: side.count as u64,
-            payments: fen(side.payments),
-            refunds: fen(side.refunds),
-            net: fen(side.net),
-        }
-    }
 }
 
 /// Whether a break still needs work.
