@@ -40,8 +40,6 @@ pub const CHARGE_ATTEMPTS_MAX: usize = 3;
 pub const READINGS_PER_CUSTOMER_PER_REQUEST_MAX: usize = ledger::command::LINKED_COMMANDS_MAX / 4;
 /// Batches at least this large have their signatures checked on both cores.
 pub const PARALLEL_VERIFY_MIN_READINGS: usize = 64;
-/// Customer-lock stripes: readings of one customer are priced one at a time (annual volume).
-pub const CUSTOMER_LOCK_STRIPES: usize = 256;
 
 /// A reading as a concentrator sends it (strings kept exactly as sent: they are what was signed).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -182,8 +180,10 @@ fn check_chunk(chunk: Vec<(usize, ReadingInput, Option<KnownMeter>)>) -> Vec<Res
     outcomes.into_iter().map(|outcome| outcome.unwrap_or(Err("bad_signature"))).collect()
 }
 
-fn customer_stripe(customer: Uuid) -> usize {
-    (customer.as_u128() % CUSTOMER_LOCK_STRIPES as u128) as usize
+/// Which billing worker bills a customer (any fixed split of customers will do: workers never
+/// share a customer, so they never wait for each other's locks).
+fn billing_worker(customer: Uuid) -> usize {
+    (customer.as_u128() % BILLING_WORKERS as u128) as usize
 }
 
 /// The signed message of a reading.
@@ -263,7 +263,7 @@ impl Service {
     /// Checks and charges a batch of readings; each is accepted or rejected on its own.
     ///
     /// Stateless checks (meter known, signature, format) run first, signatures in parallel for
-    /// large batches. Then the customers concerned are locked (in stripe order, so two batches
+    /// large batches. Then the customers concerned are locked (in id order, so two batches
     /// cannot deadlock) and each reading is planned in order against a per-customer context that
     /// carries what earlier readings of the same batch did (last reading, annual volume, what the
     /// wallet can still pay, arrears, valve). A customer's readings form one linked group, and all
@@ -288,13 +288,8 @@ impl Service {
                 Err(code) => results[index] = Some(ReadingResult::rejected(&readings[index], code)),
             }
         }
-        // Lock every customer concerned, in stripe order.
-        let stripes: std::collections::BTreeSet<usize> =
-            candidates.iter().map(|candidate| customer_stripe(candidate.customer_id)).collect();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for stripe in stripes {
-            guards.push(self.customer_locks[stripe].lock().await);
-        }
+        // Lock every customer concerned (batches for other customers go on at the same time).
+        let guards = self.customer_locks.lock_all(candidates.iter().map(|candidate| candidate.customer_id)).await;
         let now = self.now();
         // Candidates grouped by customer, customers in order of first appearance.
         let mut customers: Vec<(Uuid, Vec<Candidate>)> = Vec::new();
@@ -651,9 +646,9 @@ impl Service {
         None
     }
 
-    /// The lock that serializes a customer's charges, top-ups and valve changes.
-    pub(crate) fn customer_lock(&self, customer: Uuid) -> &tokio::sync::Mutex<()> {
-        &self.customer_locks[customer_stripe(customer)]
+    /// Waits for the lock that serializes a customer's charges, top-ups and valve changes.
+    pub(crate) async fn lock_customer(&self, customer: Uuid) -> super::customer_locks::CustomerGuard<'_> {
+        self.customer_locks.lock(customer).await
     }
 
     /// Closes the valves whose friendly-credit deferral has ended while arrears remain.
@@ -672,7 +667,7 @@ impl Service {
         };
         let mut closed = 0;
         for (customer, until) in due {
-            let _guard = self.customer_lock(customer).lock().await;
+            let _guard = self.lock_customer(customer).await;
             if self.arrears_of(customer) <= Decimal::ZERO {
                 continue;
             }
@@ -1071,7 +1066,7 @@ impl Service {
             new_initial_register,
             final_read_at,
         )?;
-        let _guard = self.customer_lock(old.customer_id).lock().await;
+        let _guard = self.lock_customer(old.customer_id).await;
         let Some(mut context) = self.customer_batch(old.customer_id) else {
             return Err(ServiceError::not_found(format!("no meter {old_meter_id}")));
         };
@@ -1214,7 +1209,7 @@ pub const MONTHLY_BILLS_PER_CUSTOMER_PER_RUN_MAX: usize = ledger::command::LINKE
 /// Customers whose bills are planned and committed together.
 pub const BILLING_CUSTOMERS_PER_SUBMISSION: usize = 1000;
 
-/// Chunks of a billing run in flight at once (each worker owns a quarter of the lock stripes).
+/// Chunks of a billing run in flight at once (each worker bills its own quarter of the customers).
 /// The run joins exactly this many workers.
 pub const BILLING_WORKERS: usize = 4;
 
@@ -1297,7 +1292,7 @@ impl Service {
                 })
                 .collect()
         };
-        // Customers in chunks: each chunk's customers are locked (in stripe order), their bills
+        // Customers in chunks: each chunk's customers are locked (in id order), their bills
         // planned and committed with one submission per chunk, as reading batches are.
         let mut by_customer: std::collections::BTreeMap<Uuid, Vec<DueMonth>> = std::collections::BTreeMap::new();
         for month in due {
@@ -1308,12 +1303,11 @@ impl Service {
                 months.push(month);
             }
         }
-        // Workers own disjoint sets of lock stripes (stripe mod BILLING_WORKERS), so one worker plans
-        // its next chunk while another's chunk is being committed; within a worker, chunks run one
-        // after the other. Chunks of one worker share stripes, so they could not overlap anyway.
+        // Workers bill disjoint sets of customers, so one worker plans its next chunk while
+        // another's chunk is being committed; within a worker, chunks run one after the other.
         let mut partitions: Vec<Vec<(Uuid, Vec<DueMonth>)>> = (0..BILLING_WORKERS).map(|_| Vec::new()).collect();
         for (customer, months) in by_customer {
-            partitions[customer_stripe(customer) % BILLING_WORKERS].push((customer, months));
+            partitions[billing_worker(customer)].push((customer, months));
         }
         let worker = |customers: Vec<(Uuid, Vec<DueMonth>)>| async move {
             let mut issued = 0;
@@ -1334,12 +1328,7 @@ impl Service {
         chunk: &[(Uuid, Vec<DueMonth>)],
         now: Timestamp,
     ) -> Result<usize, ServiceError> {
-        let stripes: std::collections::BTreeSet<usize> =
-            chunk.iter().map(|(customer, _)| customer_stripe(*customer)).collect();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for stripe in stripes {
-            guards.push(self.customer_locks[stripe].lock().await);
-        }
+        let guards = self.customer_locks.lock_all(chunk.iter().map(|(customer, _)| *customer)).await;
         let mut issued = 0;
         let mut pending: Vec<usize> = (0..chunk.len()).collect();
         for attempt in 0..CHARGE_ATTEMPTS_MAX {

@@ -8,6 +8,7 @@
 //! code issued) are notes in the same journal, so they share its durability and atomicity.
 
 pub mod anomalies;
+pub mod customer_locks;
 pub mod error;
 pub mod finance;
 pub mod ids;
@@ -61,8 +62,8 @@ pub struct Service {
     projection: Arc<Projection>,
     clock: Arc<dyn Clock>,
     refund_locks: Vec<tokio::sync::Mutex<()>>,
-    /// Readings of one customer are priced one at a time (see `metering`).
-    customer_locks: Vec<tokio::sync::Mutex<()>>,
+    /// A customer's charges, top-ups and valve changes run one at a time (see `customer_locks`).
+    customer_locks: customer_locks::CustomerLocks,
     /// The engine's key (the ledger's checkpoint key), for signing webhooks.
     signing_key: ed25519_dalek::SigningKey,
     /// The technician settlement rules (commission by stars and tier), shipped as data.
@@ -216,7 +217,7 @@ impl Service {
         }
         let refund_locks = (0..REFUND_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         let signing_key = ledger::signing::load_or_create_signing_key(directory)?;
-        let customer_locks = (0..metering::CUSTOMER_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
+        let customer_locks = customer_locks::CustomerLocks::new();
         let technician_rules = settlement::rules::RuleBook::shipped()
             .map_err(|error| anyhow::anyhow!("the shipped technician rules do not load: {error}"))?;
         let risk_model = ::risk::Model::load_default()
@@ -727,7 +728,7 @@ impl Service {
         check_reference("channel_txn_id", channel_txn_id)?;
         let customer = self.wallet_owner(principal, wallet_id)?;
         // A top-up pays arrears first; charges and top-ups of one customer run one at a time.
-        let _guard = self.customer_lock(customer.id).lock().await;
+        let _guard = self.lock_customer(customer.id).await;
         self.idempotent(request, || async move {
             let entry_id = ids::entry_for(ids::operation(request.record, "topup"), "topup");
             let arrears = self.arrears_of(customer.id);

@@ -929,7 +929,7 @@ impl Service {
         }
         // A wallet debit or credit runs with the customer's other balance changes, one at a time.
         let _guard = match wallet {
-            Some((_, customer)) => Some(self.customer_lock(customer).lock().await),
+            Some((_, customer)) => Some(self.lock_customer(customer).await),
             None => None,
         };
         match self.submit_one(Command::Linked(group)).await? {

@@ -315,7 +315,7 @@ impl Service {
         F: FnOnce(ServiceOrder) -> Result<(ServiceOrder, Vec<Command>), ServiceError>,
     {
         let customer_id = self.order(order_id).map(|order| order.customer_id).unwrap_or_default();
-        let _guard = self.customer_lock(customer_id).lock().await;
+        let _guard = self.lock_customer(customer_id).await;
         let order =
             self.order(order_id).ok_or_else(|| ServiceError::not_found(format!("no service order {order_id}")))?;
         let (after, entries) = plan(order)?;
@@ -614,7 +614,7 @@ impl Service {
             .order(order_id)
             .map(|order| order.customer_id)
             .ok_or_else(|| ServiceError::not_found("no such order"))?;
-        let _guard = self.customer_lock(customer_id).lock().await;
+        let _guard = self.lock_customer(customer_id).await;
         self.idempotent(request, || async move {
             let order = self.order(order_id).ok_or_else(|| ServiceError::not_found("no such order"))?;
             if order.status != OrderStatus::PaidOut {
