@@ -10,6 +10,7 @@
 pub mod anomalies;
 pub mod customer_locks;
 pub mod error;
+pub mod event_log;
 pub mod finance;
 pub mod ids;
 pub mod merchant_settlement;
@@ -1111,7 +1112,7 @@ impl Service {
         };
         let mut items: Vec<Event> = Vec::new();
         let mut last_scanned = after;
-        for event in projection.events[start..].iter() {
+        for event in projection.events.iter_from(start) {
             last_scanned = event.sequence;
             if visible(&event) {
                 items.push(event.clone());

@@ -61,7 +61,7 @@ pub struct ProjectionState {
     pub refunds: HashMap<Uuid, Refund>,
     pub topups: HashMap<Uuid, Topup>,
     pub idempotency: HashMap<EntryId, IdempotencyRecord>,
-    pub events: Vec<Event>,
+    pub events: super::event_log::EventLog,
     pub webhooks: Vec<Webhook>,
     /// Events delivered to each webhook, as last recorded.
     pub webhook_progress: HashMap<Uuid, u64>,
