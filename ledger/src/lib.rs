@@ -12,6 +12,8 @@
 //! - [`store`]: sled (the only module that touches it).
 //! - [`ledger`]: the writer thread (group commit) and the readers.
 //! - [`verify`]: recomputing the chain, signatures and balances from the journal.
+//! - [`incremental_map`]: a hash map that grows a little on each insert instead of all at once
+//!   (the id index must not pause the commit path).
 //!
 //! See `docs/ARCHITECTURE.md` and `docs/storage.md` for the reasons behind the shape.
 #![deny(clippy::float_arithmetic)]
@@ -21,6 +23,7 @@ pub mod amount;
 pub mod command;
 pub mod engine;
 pub mod ids;
+pub mod incremental_map;
 pub mod ledger;
 pub mod record;
 pub mod signing;

@@ -85,7 +85,9 @@ pub struct State {
     holds: HashMap<EntryId, Hold>,
     /// Open holds with a deadline, by deadline, so expiry finds the due ones without a scan.
     hold_deadlines: BTreeSet<(Timestamp, EntryId)>,
-    entries: HashMap<EntryId, Sequence>,
+    /// Every entry and note id, to its sequence. Grows incrementally: it is the largest map and
+    /// is written under the write lock on every commit.
+    entries: crate::incremental_map::IncrementalMap<EntryId, Sequence>,
     reversals: HashMap<EntryId, EntryId>,
     history: Vec<Vec<HistoryItem>>,
     totals: [AssetTotals; 2],

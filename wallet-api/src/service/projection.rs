@@ -6,6 +6,7 @@
 use super::ids;
 use super::model::{Customer, Event, EventType, Merchant, Party, Payment, PaymentCode, Principal, Refund};
 use super::notes;
+use ledger::incremental_map::IncrementalMap;
 use ledger::record::RecordBody;
 use ledger::state::State;
 use ledger::{chart, AccountId, Asset, CommitObserver, CommittedBatch, EntryId, Side, Timestamp};
@@ -47,6 +48,10 @@ pub struct Webhook {
 }
 
 /// Everything the projection holds.
+///
+/// The maps that grow with every payment, top-up or reading are [`IncrementalMap`]s: they are
+/// written under the projection's write lock on the commit path, where a whole-map rehash would
+/// stall every waiting request.
 #[derive(Debug, Default)]
 pub struct ProjectionState {
     pub customers: HashMap<Uuid, Customer>,
@@ -55,12 +60,12 @@ pub struct ProjectionState {
     pub technicians: HashMap<Uuid, Party>,
     pub concentrators: HashMap<Uuid, Party>,
     pub tokens: HashMap<[u8; 32], Principal>,
-    pub payment_codes: HashMap<String, PaymentCode>,
-    pub payment_code_by_note: HashMap<Uuid, String>,
-    pub payments: HashMap<Uuid, Payment>,
-    pub refunds: HashMap<Uuid, Refund>,
-    pub topups: HashMap<Uuid, Topup>,
-    pub idempotency: HashMap<EntryId, IdempotencyRecord>,
+    pub payment_codes: IncrementalMap<String, PaymentCode>,
+    pub payment_code_by_note: IncrementalMap<Uuid, String>,
+    pub payments: IncrementalMap<Uuid, Payment>,
+    pub refunds: IncrementalMap<Uuid, Refund>,
+    pub topups: IncrementalMap<Uuid, Topup>,
+    pub idempotency: IncrementalMap<EntryId, IdempotencyRecord>,
     pub events: super::event_log::EventLog,
     pub webhooks: Vec<Webhook>,
     /// Events delivered to each webhook, as last recorded.
@@ -69,10 +74,10 @@ pub struct ProjectionState {
     /// Per customer: the tier year and the volume used in it so far.
     pub annual_volume: HashMap<Uuid, (chrono::NaiveDate, Decimal)>,
     /// What each accepted reading charged (by its record id), to answer retries.
-    pub reading_charges: HashMap<EntryId, Decimal>,
+    pub reading_charges: IncrementalMap<EntryId, Decimal>,
     /// Per customer: accepted readings, oldest first (the e-bill lines).
     pub bills: HashMap<Uuid, Vec<Bill>>,
-    pub bill_by_id: HashMap<Uuid, (Uuid, usize)>,
+    pub bill_by_id: IncrementalMap<Uuid, (Uuid, usize)>,
     /// Valve state per customer (all of a customer's meters).
     pub valves: HashMap<Uuid, crate::metering::valve::ValveState>,
     /// Closes waiting for the end of friendly-credit hours.
