@@ -335,13 +335,15 @@ impl Service {
                 }
                 contexts.push((position, context));
             }
+            // Each customer's commands move into the submission (a retry plans again from a
+            // fresh context, so nothing needs them afterwards).
+            contexts.retain(|(_, context)| !context.commands.is_empty());
             let groups: Vec<Command> = contexts
-                .iter()
-                .filter(|(_, context)| !context.commands.is_empty())
-                .map(|(_, context)| Command::Linked(context.commands.clone()))
+                .iter_mut()
+                .map(|(_, context)| Command::Linked(std::mem::take(&mut context.commands)))
                 .collect();
             let mut outcomes = if groups.is_empty() { Vec::new() } else { self.submit(groups).await? }.into_iter();
-            for (position, context) in contexts.iter().filter(|(_, context)| !context.commands.is_empty()) {
+            for (position, context) in &contexts {
                 let outcome = outcomes.next();
                 if let Some(Err(rejection)) = &outcome {
                     if rejection.code == RejectionCode::InsufficientFunds && !last_attempt {
