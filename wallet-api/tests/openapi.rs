@@ -1484,6 +1484,13 @@ async fn real_answers_match_the_document() {
     assert_eq!(items[0]["readings"]["counter"], 2, "newest first");
     assert_eq!(items[0]["volume"], "20.000");
     assert_eq!(items[0]["billing"], "monthly");
+    // The signed reading after the customer's own one settles it; the earlier one settles none.
+    let settled = items[0]["settles_self_readings"].as_array().unwrap();
+    assert_eq!(settled.len(), 1, "{}", bills.json);
+    assert_eq!(settled[0]["id"], provisional.json["id"]);
+    assert_eq!(settled[0]["status"], "settled");
+    assert_eq!(settled[0]["settled_by"], items[0]["id"]);
+    assert_eq!(items[1]["settles_self_readings"], json!([]), "{}", bills.json);
     assert!(bills.json["next_cursor"].is_null());
     let page = expect(s, c, BILLS, &format!("{bills_path}?limit=1"), Some(&finance), None, None, 200).await;
     assert_eq!(page.json["next_cursor"], "1");

@@ -637,7 +637,8 @@ impl ProjectionState {
                     }
                     self.annual_volume.insert(note.customer_id, (note.tier_year_start, note.annual_volume_after));
                     // The signed reading settles the customer's provisional readings before it.
-                    for own in self.self_readings.entry(note.meter_id).or_default() {
+                    // (Most meters never have one: look, don't insert an empty list per meter.)
+                    for own in self.self_readings.get_mut(&note.meter_id).into_iter().flatten() {
                         if own.settled_by.is_none() && own.note.read_at <= note.read_at {
                             own.settled_by = Some(id.0);
                         }
