@@ -103,6 +103,8 @@ struct CustomerBatch {
     planned_readings: std::collections::HashMap<(Uuid, u64), (Decimal, Timestamp, Decimal)>,
     /// Meters whose declared rollover a planned reading already used.
     rollovers_used: std::collections::HashSet<Uuid>,
+    /// The `reading_accepted` notes in `commands`, typed, to hand to the projection.
+    accepted_notes: Vec<(ledger::EntryId, notes::ReadingAccepted)>,
 }
 
 /// A registered, active meter as the stateless checks need it.
@@ -342,7 +344,14 @@ impl Service {
                 .iter_mut()
                 .map(|(_, context)| Command::Linked(std::mem::take(&mut context.commands)))
                 .collect();
-            let mut outcomes = if groups.is_empty() { Vec::new() } else { self.submit(groups).await? }.into_iter();
+            // The projection gets the typed notes too (no JSON decoding on the commit path); the
+            // guard takes back, once the submission is answered, those that did not commit.
+            let handed_over = self.projection().hand_over_readings(
+                contexts.iter_mut().flat_map(|(_, context)| std::mem::take(&mut context.accepted_notes)).collect(),
+            );
+            let submitted = if groups.is_empty() { Ok(Vec::new()) } else { self.submit(groups).await };
+            drop(handed_over);
+            let mut outcomes = submitted?.into_iter();
             for (position, context) in &contexts {
                 let outcome = outcomes.next();
                 if let Some(Err(rejection)) = &outcome {
@@ -454,6 +463,7 @@ impl Service {
             planned: Vec::new(),
             planned_readings: std::collections::HashMap::new(),
             rollovers_used: std::collections::HashSet::new(),
+            accepted_notes: Vec::new(),
         })
     }
 
@@ -583,6 +593,7 @@ impl Service {
             kind: notes::READING_ACCEPTED.into(),
             payload: notes::encode(&note),
         });
+        context.accepted_notes.push((reading_id, note));
         if from_wallet > Decimal::ZERO {
             context.commands.push(Command::Post(EntrySpec {
                 id: ids::entry_for(reading_id.0, "gas_charge"),

@@ -185,6 +185,30 @@ pub struct Bill {
 #[derive(Debug)]
 pub struct Projection {
     state: RwLock<ProjectionState>,
+    /// Typed `reading_accepted` notes handed over by the service with the commands that carry
+    /// them (see [`Projection::hand_over_readings`]): applied as they are when their record
+    /// commits, instead of decoding the same note back from JSON on the writer thread.
+    handed_over: parking_lot::Mutex<HashMap<EntryId, notes::ReadingAccepted>>,
+}
+
+/// Readings handed over for one submission; dropping it takes back those that did not commit
+/// (refused, duplicates, or a submission that failed or was abandoned).
+#[derive(Debug)]
+pub struct HandedOver<'a> {
+    projection: &'a Projection,
+    ids: Vec<EntryId>,
+}
+
+impl Drop for HandedOver<'_> {
+    fn drop(&mut self) {
+        if self.ids.is_empty() {
+            return;
+        }
+        let mut handed_over = self.projection.handed_over.lock();
+        for id in &self.ids {
+            handed_over.remove(id);
+        }
+    }
 }
 
 impl Default for Projection {
@@ -196,13 +220,24 @@ impl Default for Projection {
         ] {
             state.tariffs.insert(tariff.code.clone(), std::sync::Arc::new(tariff));
         }
-        Projection { state: RwLock::new(state) }
+        Projection { state: RwLock::new(state), handed_over: parking_lot::Mutex::new(HashMap::new()) }
     }
 }
 
 impl Projection {
     pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, ProjectionState> {
         self.state.read()
+    }
+
+    /// Hands over the typed notes of `reading_accepted` commands about to be submitted, by note
+    /// id. Each must be exactly the note its command's payload encodes. Keep the guard until the
+    /// submission is answered.
+    pub fn hand_over_readings(&self, notes: Vec<(EntryId, notes::ReadingAccepted)>) -> HandedOver<'_> {
+        let ids = notes.iter().map(|(id, _)| *id).collect();
+        if !notes.is_empty() {
+            self.handed_over.lock().extend(notes);
+        }
+        HandedOver { projection: self, ids }
     }
 }
 
@@ -221,11 +256,23 @@ fn parse<T: serde::de::DeserializeOwned>(kind: &str, payload: &[u8]) -> Option<T
 impl CommitObserver for Projection {
     fn committed(&self, batch: CommittedBatch<'_>, ledger_state: &State) {
         let mut projection = self.state.write();
+        let mut handed_over = self.handed_over.lock();
         for (offset, record) in batch.records.iter().enumerate() {
             let sequence = batch.first_sequence + offset as u64;
             match record {
                 RecordBody::Note { id, kind, payload } => {
-                    projection.apply_note(*id, kind, payload, sequence, batch.timestamp);
+                    let typed = if kind == notes::READING_ACCEPTED { handed_over.remove(id) } else { None };
+                    match typed {
+                        Some(note) => {
+                            debug_assert_eq!(
+                                parse::<notes::ReadingAccepted>(kind, payload).as_ref(),
+                                Some(&note),
+                                "a handed-over reading differs from its committed payload"
+                            );
+                            projection.apply_reading_accepted(*id, note, sequence, batch.timestamp);
+                        }
+                        None => projection.apply_note(*id, kind, payload, sequence, batch.timestamp),
+                    }
                 }
                 RecordBody::Entry(entry) => {
                     projection.detect_low_balance(ledger_state, entry, sequence, batch.timestamp);
@@ -304,6 +351,30 @@ impl ProjectionState {
         };
         fill(&mut event);
         self.events.push(event);
+    }
+
+    /// An accepted reading: the meter's last reading, the tier year's volume, the e-bill line.
+    fn apply_reading_accepted(&mut self, id: EntryId, note: notes::ReadingAccepted, sequence: u64, at: Timestamp) {
+        if let Some(meter) = self.meters.get_mut(&note.meter_id) {
+            meter.last =
+                Some(LastReading { counter: note.counter, register: note.register, read_at: Timestamp(note.read_at) });
+            meter.rollover_pending = false;
+        }
+        self.annual_volume.insert(note.customer_id, (note.tier_year_start, note.annual_volume_after));
+        // The signed reading settles the customer's provisional readings before it.
+        // (Most meters never have one: look, don't insert an empty list per meter.)
+        for own in self.self_readings.get_mut(&note.meter_id).into_iter().flatten() {
+            if own.settled_by.is_none() && own.note.read_at <= note.read_at {
+                own.settled_by = Some(id.0);
+            }
+        }
+        self.reading_charges.insert(id, if note.billed { note.total } else { Decimal::ZERO });
+        if note.billed {
+            self.risk.reading_charged(note.customer_id, at, note.total);
+        }
+        let bills = self.bills.entry(note.customer_id).or_default();
+        self.bill_by_id.insert(id.0, (note.customer_id, bills.len()));
+        bills.push(Bill { id: id.0, sequence, at, reading: note });
     }
 
     fn apply_note(&mut self, id: EntryId, kind: &str, payload: &[u8], sequence: u64, at: Timestamp) {
@@ -627,29 +698,7 @@ impl ProjectionState {
             }
             notes::READING_ACCEPTED => {
                 if let Some(note) = parse::<notes::ReadingAccepted>(kind, payload) {
-                    if let Some(meter) = self.meters.get_mut(&note.meter_id) {
-                        meter.last = Some(LastReading {
-                            counter: note.counter,
-                            register: note.register,
-                            read_at: Timestamp(note.read_at),
-                        });
-                        meter.rollover_pending = false;
-                    }
-                    self.annual_volume.insert(note.customer_id, (note.tier_year_start, note.annual_volume_after));
-                    // The signed reading settles the customer's provisional readings before it.
-                    // (Most meters never have one: look, don't insert an empty list per meter.)
-                    for own in self.self_readings.get_mut(&note.meter_id).into_iter().flatten() {
-                        if own.settled_by.is_none() && own.note.read_at <= note.read_at {
-                            own.settled_by = Some(id.0);
-                        }
-                    }
-                    self.reading_charges.insert(id, if note.billed { note.total } else { Decimal::ZERO });
-                    if note.billed {
-                        self.risk.reading_charged(note.customer_id, at, note.total);
-                    }
-                    let bills = self.bills.entry(note.customer_id).or_default();
-                    self.bill_by_id.insert(id.0, (note.customer_id, bills.len()));
-                    bills.push(Bill { id: id.0, sequence, at, reading: note });
+                    self.apply_reading_accepted(id, note, sequence, at);
                 }
             }
             notes::VALVE_CHANGED => {
@@ -828,5 +877,48 @@ mod tests {
         assert!(state.payload_parts.is_empty(), "the parts are let go once joined");
         // A small payload stays one plain note.
         assert_eq!(notes::large_note(id, notes::TECHNICIAN_PAYOUT_BATCH, b"{}".to_vec()).len(), 1);
+    }
+
+    fn reading_note(counter: u64, total: Decimal) -> notes::ReadingAccepted {
+        notes::ReadingAccepted {
+            meter_id: Uuid::from_u128(1),
+            customer_id: Uuid::from_u128(2),
+            counter,
+            register: Decimal::new(12_345, 3),
+            read_at: 1_000_000,
+            previous_register: Decimal::ZERO,
+            previous_read_at: 0,
+            volume: Decimal::new(12_345, 3),
+            lines: Vec::new(),
+            total,
+            charged: total,
+            arrears: Decimal::ZERO,
+            tier_year_start: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            annual_volume_after: Decimal::new(12_345, 3),
+            billed: true,
+        }
+    }
+
+    #[test]
+    fn handed_over_readings_are_applied_when_committed_and_taken_back_when_not() {
+        let projection = Projection::default();
+        let committed_id = EntryId(Uuid::from_u128(10));
+        let refused_id = EntryId(Uuid::from_u128(11));
+        let note = reading_note(1, Decimal::new(5_220, 2));
+        let guard = projection
+            .hand_over_readings(vec![(committed_id, note.clone()), (refused_id, reading_note(2, Decimal::ONE))]);
+        let records = [RecordBody::Note {
+            id: committed_id,
+            kind: notes::READING_ACCEPTED.to_owned(),
+            payload: notes::encode(&note),
+        }];
+        let batch = CommittedBatch { first_sequence: 1, timestamp: Timestamp::from_unix_seconds(1), records: &records };
+        projection.committed(batch, &State::new());
+        assert_eq!(projection.read().reading_charges.get(&committed_id), Some(&Decimal::new(5_220, 2)));
+        assert_eq!(projection.read().bills[&note.customer_id][0].reading, note);
+        assert_eq!(projection.handed_over.lock().len(), 1, "the committed one was used up");
+        drop(guard);
+        assert!(projection.handed_over.lock().is_empty(), "the refused one stays behind");
+        assert!(projection.read().reading_charges.get(&refused_id).is_none());
     }
 }
