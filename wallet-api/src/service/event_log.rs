@@ -58,20 +58,7 @@ mod tests {
     use ledger::ids::Timestamp;
 
     fn event(sequence: u64) -> Event {
-        Event {
-            sequence,
-            event_type: EventType::PaymentPosted,
-            journal_sequence: sequence,
-            at: Timestamp(0),
-            customer_id: None,
-            wallet_id: None,
-            merchant_id: None,
-            payment_id: None,
-            entry_id: None,
-            amount: None,
-            available: None,
-            reason: None,
-        }
+        Event::bare(sequence, EventType::PaymentPosted, sequence, Timestamp(0))
     }
 
     #[test]

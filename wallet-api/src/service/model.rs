@@ -207,3 +207,23 @@ pub struct Event {
     /// Why (valve events).
     pub reason: Option<String>,
 }
+
+impl Event {
+    /// An event with no parties, amounts or reason yet (the caller fills in what applies).
+    pub fn bare(sequence: u64, event_type: EventType, journal_sequence: u64, at: Timestamp) -> Event {
+        Event {
+            sequence,
+            event_type,
+            journal_sequence,
+            at,
+            customer_id: None,
+            wallet_id: None,
+            merchant_id: None,
+            payment_id: None,
+            entry_id: None,
+            amount: None,
+            available: None,
+            reason: None,
+        }
+    }
+}

@@ -335,20 +335,7 @@ impl ProjectionState {
         at: Timestamp,
         fill: impl FnOnce(&mut Event),
     ) {
-        let mut event = Event {
-            sequence: self.events.len() as u64 + 1,
-            event_type,
-            journal_sequence,
-            at,
-            customer_id: None,
-            wallet_id: None,
-            merchant_id: None,
-            payment_id: None,
-            entry_id: None,
-            amount: None,
-            available: None,
-            reason: None,
-        };
+        let mut event = Event::bare(self.events.len() as u64 + 1, event_type, journal_sequence, at);
         fill(&mut event);
         self.events.push(event);
     }
