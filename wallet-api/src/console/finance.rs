@@ -54,8 +54,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/finance/credit", get(credit))
 }
 
-fn staff_or(signed: &Signed) -> Option<Response> {
-    require_staff(signed)
+/// A finance form: its CSRF token first, then the staff role.
+fn staff_form(signed: &Signed, form: &HashMap<String, String>) -> Option<Response> {
+    check_csrf(signed, form).or_else(|| require_staff(signed))
 }
 
 fn today(state: &AppState) -> Result<BusinessDay, ServiceError> {
@@ -70,7 +71,7 @@ fn closing_of(lines: &[TrialBalanceLine], code: ledger::ChartCode) -> Decimal {
 }
 
 async fn dashboard(State(state): State<AppState>, signed: Signed) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -171,7 +172,7 @@ fn parse_as_of(text: &str) -> Option<Timestamp> {
 }
 
 async fn trial_balance(State(state): State<AppState>, signed: Signed, Query(query): Query<AsOfQuery>) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -241,7 +242,7 @@ fn upload_form(signed: &Signed) -> Markup {
 }
 
 async fn reconciliations(State(state): State<AppState>, signed: Signed) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -275,7 +276,7 @@ async fn reconciliations(State(state): State<AppState>, signed: Signed) -> Respo
 }
 
 async fn upload(State(state): State<AppState>, signed: Signed, mut multipart: Multipart) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let mut fields: HashMap<String, String> = HashMap::new();
@@ -360,7 +361,7 @@ fn amount_or_dash(amount: Option<Decimal>) -> String {
 }
 
 async fn report(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -413,7 +414,7 @@ async fn break_page(
     signed: Signed,
     Path((id, break_id)): Path<(String, String)>,
 ) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -494,7 +495,7 @@ async fn resolve_break(
 }
 
 async fn batches(State(state): State<AppState>, signed: Signed) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -573,10 +574,7 @@ async fn settle_merchants(
     signed: Signed,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = check_csrf(&signed, &form) {
-        return refused;
-    }
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = staff_form(&signed, &form) {
         return refused;
     }
     // Idempotent per day in the service (the API's settlement takes no key either).
@@ -592,10 +590,7 @@ async fn pay_technicians(
     signed: Signed,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = check_csrf(&signed, &form) {
-        return refused;
-    }
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = staff_form(&signed, &form) {
         return refused;
     }
     // Idempotent per period in the service: the same period is the same batch.
@@ -612,7 +607,7 @@ async fn pay_technicians(
 }
 
 async fn payout(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -635,7 +630,7 @@ async fn payout(State(state): State<AppState>, signed: Signed, Path(id): Path<St
 }
 
 async fn disputes(State(state): State<AppState>, signed: Signed) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -688,10 +683,7 @@ async fn resolve_dispute(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = check_csrf(&signed, &form) {
-        return refused;
-    }
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = staff_form(&signed, &form) {
         return refused;
     }
     let result = async {
@@ -728,17 +720,14 @@ fn verify_form(signed: &Signed) -> Markup {
 }
 
 async fn verify_page(signed: Signed) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     signed.ctx.page(StatusCode::OK, signed.ctx.t("nav_verify"), verify_form(&signed))
 }
 
 async fn verify(State(state): State<AppState>, signed: Signed, Form(form): Form<HashMap<String, String>>) -> Response {
-    if let Some(refused) = check_csrf(&signed, &form) {
-        return refused;
-    }
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = staff_form(&signed, &form) {
         return refused;
     }
     let ctx = &signed.ctx;
@@ -774,7 +763,7 @@ struct CreditQuery {
 }
 
 async fn credit(State(state): State<AppState>, signed: Signed, Query(query): Query<CreditQuery>) -> Response {
-    if let Some(refused) = staff_or(&signed) {
+    if let Some(refused) = require_staff(&signed) {
         return refused;
     }
     let ctx = &signed.ctx;
