@@ -25,6 +25,26 @@ fn outcome(result: &ReadingResult) -> (String, Option<String>) {
     (result.status.to_owned(), result.code.map(str::to_owned).or_else(|| result.charge.clone()))
 }
 
+/// Registers a meter signing with `key` (initial register 0, `max_flow` or the default) installed at
+/// `installed_at` (RFC 3339); returns its id.
+async fn install_meter(
+    service: &wallet_api::service::Service,
+    admin: &wallet_api::service::model::Principal,
+    serial: &str,
+    customer_id: uuid::Uuid,
+    key: &SigningKey,
+    max_flow: Option<Decimal>,
+    installed_at: &str,
+) -> String {
+    let installed_at = wallet_api::time::parse_rfc3339(installed_at).unwrap();
+    let public_key = hex::encode(key.verifying_key().to_bytes());
+    let meter = service
+        .register_meter(admin, serial, customer_id, &public_key, max_flow, dec!(0), Some(installed_at))
+        .await
+        .unwrap();
+    meter["id"].as_str().unwrap().to_owned()
+}
+
 /// A service on a fresh data directory with a clock the test moves, and the admin principal.
 async fn open_at(
     start: &str,
@@ -174,20 +194,7 @@ async fn readings_racing_payments_on_one_wallet_charge_exactly_what_was_priced()
     let topup = IdempotencyRequest::new(&admin, "t", "POST", "/topups", b"1");
     service.topup(&admin, wallet_id, dec!(60.00), "bank", "RACE-1", &topup).await.unwrap();
     let key = SigningKey::from_bytes(&[5u8; 32]);
-    let installed_at = wallet_api::time::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
-    let meter = service
-        .register_meter(
-            &admin,
-            "RACE-1",
-            customer_id,
-            &hex::encode(key.verifying_key().to_bytes()),
-            None,
-            dec!(0),
-            Some(installed_at),
-        )
-        .await
-        .unwrap();
-    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    let meter_id = install_meter(&service, &admin, "RACE-1", customer_id, &key, None, "2026-03-01T00:00:00Z").await;
     let mut codes = Vec::new();
     for _ in 0..12 {
         let code = service.issue_payment_code(&customer_principal, wallet_id, None, None).await.unwrap();
@@ -354,19 +361,8 @@ async fn monthly_bills_are_debited_on_their_due_date_and_catch_up_after_downtime
     let topup = IdempotencyRequest::new(&admin, "t", "POST", "/topups", b"1");
     service.topup(&admin, wallet_id, dec!(1000.00), "bank", "MONTHLY-1", &topup).await.unwrap();
     let key = SigningKey::from_bytes(&[13u8; 32]);
-    let meter = service
-        .register_meter(
-            &admin,
-            "MONTHLY-1",
-            customer_id,
-            &hex::encode(key.verifying_key().to_bytes()),
-            Some(dec!(100)),
-            dec!(0),
-            Some(at("2026-03-01T00:00:00Z")),
-        )
-        .await
-        .unwrap();
-    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    let meter_id =
+        install_meter(&service, &admin, "MONTHLY-1", customer_id, &key, Some(dec!(100)), "2026-03-01T00:00:00Z").await;
     // Readings are priced but nothing is charged at the reading in monthly mode.
     clock.set(at("2026-06-20T12:00:00+08:00"));
     let readings = [
@@ -424,20 +420,7 @@ async fn a_top_up_of_a_wallet_below_a_lowered_credit_limit_is_taken_and_pays_wha
     };
     execute(set_limit(dec!(10.00))).await;
     let key = SigningKey::from_bytes(&[11u8; 32]);
-    let installed_at = wallet_api::time::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
-    let meter = service
-        .register_meter(
-            &admin,
-            "BJ-0011",
-            customer_id,
-            &hex::encode(key.verifying_key().to_bytes()),
-            None,
-            dec!(0),
-            Some(installed_at),
-        )
-        .await
-        .unwrap();
-    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    let meter_id = install_meter(&service, &admin, "BJ-0011", customer_id, &key, None, "2026-03-01T00:00:00Z").await;
     // 3 m³ (7.83) on credit: the wallet stands at −7.83 within its 10.00 limit.
     let results =
         service.ingest_readings(&admin, &[reading(&key, &meter_id, 1, "3.000", "2026-03-02T03:00:00Z")]).await.unwrap();
