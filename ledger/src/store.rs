@@ -37,6 +37,13 @@ pub const BATCH_CHUNK_BYTES_MAX: usize = 32 * 1024;
 /// Name of sled's log file inside its directory.
 const SLED_LOG_FILE: &str = "db";
 
+/// Whether opening failed because another handle holds sled's directory lock. sled 0.34 reports
+/// that as an `io::Error` of kind `Other` whose message names the lock (`config.rs`: "could not
+/// acquire lock on ..."), wrapping the `WouldBlock` of `flock`; the message is the only sign.
+fn is_lock_held(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::WouldBlock || error.to_string().contains("could not acquire lock")
+}
+
 fn chunk_key(first_sequence: Sequence, chunk: u32) -> [u8; 12] {
     let mut key = [0u8; 12];
     key[..8].copy_from_slice(&first_sequence.to_be_bytes());
@@ -98,12 +105,10 @@ impl Store {
         let started = std::time::Instant::now();
         let db = loop {
             match config.open() {
-                Err(sled::Error::Io(error))
-                    if error.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < STORE_LOCK_WAIT =>
-                {
+                Err(sled::Error::Io(error)) if is_lock_held(&error) && started.elapsed() < STORE_LOCK_WAIT => {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
-                Err(sled::Error::Io(error)) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(sled::Error::Io(error)) if is_lock_held(&error) => {
                     return Err(Fault::Storage(format!(
                         "{} is in use by another process (is a gaswallet server running on it?): {error}",
                         sled_directory.display()
@@ -262,5 +267,25 @@ impl Store {
         }
         self.journal.apply_batch(batch)?;
         self.make_durable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_in_use_is_refused_after_a_wait_and_reopens_once_released() {
+        let directory = tempfile::tempdir().unwrap_or_else(|error| panic!("tempdir: {error}"));
+        let first = Store::open(directory.path()).unwrap_or_else(|fault| panic!("first open: {fault}"));
+        let started = std::time::Instant::now();
+        match Store::open(directory.path()) {
+            Err(Fault::Storage(message)) => assert!(message.contains("in use by another process"), "{message}"),
+            other => panic!("a second open of a store in use must fail, got {other:?}"),
+        }
+        assert!(started.elapsed() >= STORE_LOCK_WAIT, "it waited for the lock first");
+        drop(first);
+        // sled lets go of the lock a moment after the last handle is dropped; open waits for it.
+        Store::open(directory.path()).unwrap_or_else(|fault| panic!("reopen after close: {fault}"));
     }
 }
