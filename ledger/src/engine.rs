@@ -14,9 +14,10 @@ use crate::command::{
 };
 use crate::ids::{AccountId, AccountIndex, EntryId, Sequence, Timestamp};
 use crate::record::{EntryKind, EntryRecord, OpenedAccount, Posting, RecordBody};
-use crate::state::{apply_record, AssetTotals, Hold, State, StateMut, StateView};
+use crate::state::{apply_record, AssetTotals, Hold, HoldStatus, State, StateMut, StateView};
 use crate::Fault;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Reads records that are already in the journal.
 pub trait JournalLookup {
@@ -28,20 +29,87 @@ pub trait JournalLookup {
 pub struct StagedBatch {
     pub first_sequence: Sequence,
     pub timestamp: Timestamp,
-    pub records: Vec<RecordBody>,
+    /// Shared with [`StagedBatch::overlay`], which the next batch reads them through.
+    pub records: Arc<Vec<RecordBody>>,
     pub results: Vec<CommandResult>,
+    /// What this batch changes, for the next batch to stage on while this one is being made
+    /// durable (see [`PendingOverlay`]).
+    pub overlay: PendingOverlay,
 }
 
-/// Stages `commands` against `base` at time `now`: first the ledger voids the holds that are due,
-/// then each command in order.
+/// A staged batch that is not yet in the committed state, as the next batch sees it.
+///
+/// The writer stages batch K+1 while batch K is being written and flushed. K+1 must see K's
+/// effects (balances, ids, holds), but K is not in the committed [`State`] yet: readers may only
+/// see durable data. So K's changes stay in this overlay, between K+1's own layers and the
+/// committed state. It is only valid on top of a state that holds every batch before K, and only
+/// until K itself is applied: [`PendingOverlay::applies_on`] tells which.
+#[derive(Debug)]
+pub struct PendingOverlay {
+    layer: Layer,
+    first_sequence: Sequence,
+    records: Arc<Vec<RecordBody>>,
+    timestamp: Timestamp,
+}
+
+impl PendingOverlay {
+    /// Whether this overlay is still needed on top of `base`: `base` ends right before it.
+    /// `false` once the batch has been applied; anything else is a broken pipeline invariant.
+    pub fn applies_on(&self, base: &State) -> bool {
+        let last_sequence = self.first_sequence + self.records.len() as u64 - 1;
+        if base.last_sequence() >= last_sequence {
+            return false;
+        }
+        assert_eq!(
+            base.last_sequence() + 1,
+            self.first_sequence,
+            "a pending batch must sit right on top of the committed state"
+        );
+        true
+    }
+
+    /// The batch's time: the next batch is never stamped earlier.
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    /// Whether the batch wrote nothing (every command was rejected or a duplicate).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// Holds due at `now` as `base` plus the `pending` batch see them, oldest deadline first.
+pub fn due_holds(base: &State, pending: Option<&PendingOverlay>, now: Timestamp) -> Vec<EntryId> {
+    let is_open_in_pending = |id: &EntryId| {
+        pending.and_then(|overlay| overlay.layer.holds.get(id)).is_none_or(|hold| hold.status == HoldStatus::Open)
+    };
+    let mut due: Vec<(Timestamp, EntryId)> =
+        base.due_holds_with_deadlines(now).filter(|(_, id)| is_open_in_pending(id)).collect();
+    if let Some(overlay) = pending {
+        // Holds the pending batch opened, already due (a clock that jumped forward).
+        due.extend(overlay.layer.holds.values().filter_map(|hold| match (hold.status, hold.expires_at) {
+            (HoldStatus::Open, Some(deadline)) if deadline <= now && base.hold(&hold.id).is_none() => {
+                Some((deadline, hold.id))
+            }
+            _ => None,
+        }));
+        due.sort_unstable();
+    }
+    due.into_iter().map(|(_, id)| id).collect()
+}
+
+/// Stages `commands` against `base` (plus the `pending` batch not yet applied to it) at time
+/// `now`: first the ledger voids the holds that are due, then each command in order.
 pub fn stage_batch<'c>(
     base: &State,
+    pending: Option<&PendingOverlay>,
     journal: &dyn JournalLookup,
     commands: impl IntoIterator<Item = &'c Command>,
     now: Timestamp,
 ) -> Result<StagedBatch, Fault> {
-    let mut staging = Staging::new(base, now);
-    let due: Vec<EntryId> = base.due_holds(now).collect();
+    let mut staging = Staging::new(base, pending, now);
+    let due = due_holds(base, pending, now);
     for hold in due {
         let body = RecordBody::Entry(EntryRecord {
             id: EntryId::derived(hold, "expire"),
@@ -64,9 +132,11 @@ pub fn stage_batch<'c>(
         results.push(result);
     }
     staging.assert_balanced();
-    let first_sequence = base.last_sequence() + 1;
-    let records = staging.into_records();
-    Ok(StagedBatch { first_sequence, timestamp: now, records, results })
+    let first_sequence = staging.first_staged_sequence();
+    let mut layer = staging.into_layer();
+    let records = Arc::new(std::mem::take(&mut layer.records));
+    let overlay = PendingOverlay { layer, first_sequence, records: Arc::clone(&records), timestamp: now };
+    Ok(StagedBatch { first_sequence, timestamp: now, records, results, overlay })
 }
 
 fn stage_linked(
@@ -389,17 +459,39 @@ struct Layer {
 }
 
 /// A stack of layers over the committed state: layer 0 is the batch, layer 1 a linked group.
+/// Between them and the committed state sits the previous batch while it is being made durable.
 #[derive(Debug)]
 struct Staging<'a> {
     base: &'a State,
+    pending: Option<&'a Layer>,
+    /// Records of the pending batch (empty without one).
+    pending_records: &'a [RecordBody],
     now: Timestamp,
     layers: Vec<Layer>,
 }
 
 impl<'a> Staging<'a> {
-    fn new(base: &'a State, now: Timestamp) -> Staging<'a> {
-        let totals = [base.totals(Asset::Cny), base.totals(Asset::GasM3)];
-        Staging { base, now, layers: vec![Layer { totals: Some(totals), ..Layer::default() }] }
+    fn new(base: &'a State, pending: Option<&'a PendingOverlay>, now: Timestamp) -> Staging<'a> {
+        let totals = pending
+            .and_then(|overlay| overlay.layer.totals)
+            .unwrap_or([base.totals(Asset::Cny), base.totals(Asset::GasM3)]);
+        Staging {
+            base,
+            pending: pending.map(|overlay| &overlay.layer),
+            pending_records: pending.map_or(&[], |overlay| overlay.records.as_slice()),
+            now,
+            layers: vec![Layer { totals: Some(totals), ..Layer::default() }],
+        }
+    }
+
+    /// Accounts opened by the pending batch.
+    fn pending_new_accounts(&self) -> usize {
+        self.pending.map_or(0, |layer| layer.new_accounts.len())
+    }
+
+    /// Sequence of this batch's first record.
+    fn first_staged_sequence(&self) -> Sequence {
+        self.base.last_sequence() + 1 + self.pending_records.len() as u64
     }
 
     fn push_layer(&mut self) {
@@ -441,11 +533,12 @@ impl<'a> Staging<'a> {
     /// Index of the first account opened in layer `layer`.
     fn new_account_start(&self, layer: usize) -> usize {
         self.base.account_count() as usize
+            + self.pending_new_accounts()
             + self.layers[..layer].iter().map(|layer| layer.new_accounts.len()).sum::<usize>()
     }
 
     fn next_sequence(&self) -> Sequence {
-        self.base.last_sequence() + 1 + self.layers.iter().map(|layer| layer.records.len() as u64).sum::<u64>()
+        self.first_staged_sequence() + self.layers.iter().map(|layer| layer.records.len() as u64).sum::<u64>()
     }
 
     /// Checks a record against the staged state and, if it passes, stages it.
@@ -458,13 +551,17 @@ impl<'a> Staging<'a> {
         Ok(sequence)
     }
 
-    /// A record by sequence: staged in this batch, or read from the journal.
+    /// A record by sequence: staged in this batch or the pending one, or read from the journal.
     fn record(&self, journal: &dyn JournalLookup, sequence: Sequence) -> Result<RecordBody, Fault> {
-        let first_staged = self.base.last_sequence() + 1;
-        if sequence < first_staged {
+        let first_pending = self.base.last_sequence() + 1;
+        if sequence < first_pending {
             return journal.record(sequence);
         }
-        let mut offset = (sequence - first_staged) as usize;
+        let mut offset = (sequence - first_pending) as usize;
+        if let Some(body) = self.pending_records.get(offset) {
+            return Ok(body.clone());
+        }
+        offset -= self.pending_records.len();
         for layer in &self.layers {
             if let Some(body) = layer.records.get(offset) {
                 return Ok(body.clone());
@@ -485,11 +582,19 @@ impl<'a> Staging<'a> {
         }
     }
 
-    fn into_records(mut self) -> Vec<RecordBody> {
+    /// The batch's layer, with every linked group's layer merged into it.
+    fn into_layer(mut self) -> Layer {
         while self.layers.len() > 1 {
             self.merge_layer();
         }
-        self.layers.pop().map(|layer| layer.records).unwrap_or_default()
+        self.layers.pop().unwrap_or_default()
+    }
+}
+
+impl Staging<'_> {
+    /// The layers to look through, newest first: this batch's, then the pending batch's.
+    fn layers_newest_first(&self) -> impl Iterator<Item = &Layer> {
+        self.layers.iter().rev().chain(self.pending)
     }
 }
 
@@ -507,37 +612,44 @@ impl StateView for Staging<'_> {
                 }
             }
         }
+        if let Some(pending) = self.pending {
+            if let Some(account) = pending.changed_accounts.get(&index) {
+                return Some(account);
+            }
+            let start = self.base.account_count() as usize;
+            if position >= start {
+                if let Some(account) = pending.new_accounts.get(position - start) {
+                    return Some(account);
+                }
+            }
+        }
         self.base.account(index)
     }
 
     fn account_index(&self, id: &AccountId) -> Option<AccountIndex> {
-        self.layers
-            .iter()
-            .rev()
+        self.layers_newest_first()
             .find_map(|layer| layer.new_account_ids.get(id).copied())
             .or_else(|| self.base.account_index(id))
     }
 
     fn account_count(&self) -> u32 {
-        self.base.account_count() + self.layers.iter().map(|layer| layer.new_accounts.len() as u32).sum::<u32>()
+        self.base.account_count()
+            + self.pending_new_accounts() as u32
+            + self.layers.iter().map(|layer| layer.new_accounts.len() as u32).sum::<u32>()
     }
 
     fn hold(&self, id: &EntryId) -> Option<&Hold> {
-        self.layers.iter().rev().find_map(|layer| layer.holds.get(id)).or_else(|| self.base.hold(id))
+        self.layers_newest_first().find_map(|layer| layer.holds.get(id)).or_else(|| self.base.hold(id))
     }
 
     fn entry_sequence(&self, id: &EntryId) -> Option<Sequence> {
-        self.layers
-            .iter()
-            .rev()
+        self.layers_newest_first()
             .find_map(|layer| layer.entries.get(id).copied())
             .or_else(|| self.base.entry_sequence(id))
     }
 
     fn reversed_by(&self, id: &EntryId) -> Option<EntryId> {
-        self.layers
-            .iter()
-            .rev()
+        self.layers_newest_first()
             .find_map(|layer| layer.reversals.get(id).copied())
             .or_else(|| self.base.reversed_by(id))
     }
@@ -587,13 +699,129 @@ impl StateMut for Staging<'_> {
 
     fn totals_mut(&mut self, asset: Asset) -> &mut AssetTotals {
         let current = self
-            .layers
-            .iter()
-            .rev()
+            .layers_newest_first()
             .find_map(|layer| layer.totals)
             .unwrap_or([self.base.totals(Asset::Cny), self.base.totals(Asset::GasM3)]);
         let top_number = self.layers.len() - 1;
         let totals = self.layers[top_number].totals.get_or_insert(current);
         &mut totals[asset.ordinal()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::HoldSpec;
+    use crate::state::HoldStatus;
+    use rust_decimal::Decimal;
+    use uuid::Uuid;
+
+    /// The records committed so far, by sequence (the first is sequence 1).
+    #[derive(Default)]
+    struct Journal(Vec<RecordBody>);
+
+    impl JournalLookup for Journal {
+        fn record(&self, sequence: Sequence) -> Result<RecordBody, Fault> {
+            let index = usize::try_from(sequence).ok().and_then(|sequence| sequence.checked_sub(1));
+            index
+                .and_then(|index| self.0.get(index).cloned())
+                .ok_or_else(|| Fault::Corrupt(format!("record {sequence} is not in the journal")))
+        }
+    }
+
+    const WALLET: AccountId = AccountId(Uuid::from_u128(0xA1));
+    const CLEARING: AccountId = AccountId(Uuid::from_u128(0xC1));
+
+    fn open(id: AccountId, code: crate::account::ChartCode, no_overdraft: bool) -> Command {
+        Command::OpenAccount(AccountSpec { id, code, asset: Asset::Cny, no_overdraft, credit_limit: Decimal::ZERO })
+    }
+
+    fn transfer(id: u128, from: AccountId, to: AccountId, fen: i64, hold: Option<HoldSpec>) -> Command {
+        let amount = Decimal::new(fen, 2);
+        Command::Post(EntrySpec {
+            id: EntryId(Uuid::from_u128(id)),
+            category: "test".into(),
+            memo: String::new(),
+            postings: vec![PostingSpec::debit(from, amount), PostingSpec::credit(to, amount)],
+            hold,
+        })
+    }
+
+    fn apply(state: &mut State, staged: &StagedBatch) {
+        let hashes = vec![[0u8; 32]; staged.records.len()];
+        state
+            .apply_committed_batch(staged.first_sequence, staged.timestamp, &staged.records, &hashes, [0; 64])
+            .unwrap_or_else(|(sequence, rejection)| panic!("record {sequence}: {rejection}"));
+    }
+
+    /// Staging on a pending batch must give exactly what staging on the state with that batch
+    /// applied gives: the same records, the same answers.
+    #[test]
+    fn staging_on_a_pending_batch_equals_staging_after_it_is_applied() {
+        let start = Timestamp::from_unix_seconds(1_767_225_600);
+        let first = vec![
+            open(WALLET, chart::CUSTOMER_WALLET, true),
+            open(CLEARING, chart::CHANNEL_CLEARING, false),
+            transfer(1, CLEARING, WALLET, 10_000, None),
+            transfer(2, WALLET, CLEARING, 3_000, Some(HoldSpec { expires_at: Some(start.plus_micros(10_000_000)) })),
+        ];
+        let second_at = start.plus_micros(20_000_000);
+        let second = vec![
+            // The hold from the pending batch is due by now: it expires first, then 100.00 is free.
+            transfer(3, WALLET, CLEARING, 10_000, None),
+            transfer(4, WALLET, CLEARING, 1, None),
+            transfer(1, CLEARING, WALLET, 10_000, None),
+            open(AccountId(Uuid::from_u128(0xA2)), chart::CUSTOMER_WALLET, true),
+            transfer(5, CLEARING, AccountId(Uuid::from_u128(0xA2)), 500, None),
+        ];
+
+        let mut state = State::new();
+        let pending = stage_batch(&state, None, &Journal::default(), &first, start).unwrap();
+        let on_pending = stage_batch(&state, Some(&pending.overlay), &Journal::default(), &second, second_at).unwrap();
+        assert!(pending.overlay.applies_on(&state));
+        apply(&mut state, &pending);
+        assert!(!pending.overlay.applies_on(&state), "an applied batch is no longer pending");
+        let journal = Journal(pending.records.to_vec());
+        let after_apply = stage_batch(&state, None, &journal, &second, second_at).unwrap();
+
+        assert_eq!(on_pending.first_sequence, after_apply.first_sequence);
+        assert_eq!(*on_pending.records, *after_apply.records);
+        assert_eq!(on_pending.results, after_apply.results);
+        match on_pending.records.first() {
+            Some(RecordBody::Entry(EntryRecord { kind: EntryKind::Void { expired: true, .. }, .. })) => {}
+            other => panic!("the due hold should expire first, got {other:?}"),
+        }
+        assert!(on_pending.results[0].is_ok(), "all 100.00 is free once the hold expired");
+        assert!(on_pending.results[1].is_err(), "one fen more is an overdraft");
+        assert!(matches!(on_pending.results[2], Ok(Outcome::Done(Receipt { duplicate: true, sequence: 3 }))));
+
+        apply(&mut state, &on_pending);
+        let hold = state.hold_by_id(&EntryId(Uuid::from_u128(2))).unwrap();
+        assert!(matches!(hold.status, HoldStatus::Expired { .. }));
+        assert!(state.is_balanced());
+    }
+
+    #[test]
+    fn due_holds_skip_what_the_pending_batch_closed_and_add_what_it_opened() {
+        let start = Timestamp::from_unix_seconds(1_767_225_600);
+        let deadline = start.plus_micros(10_000_000);
+        let mut state = State::new();
+        let setup = vec![
+            open(WALLET, chart::CUSTOMER_WALLET, true),
+            open(CLEARING, chart::CHANNEL_CLEARING, false),
+            transfer(1, CLEARING, WALLET, 10_000, None),
+            transfer(2, WALLET, CLEARING, 1_000, Some(HoldSpec { expires_at: Some(deadline) })),
+        ];
+        let staged = stage_batch(&state, None, &Journal::default(), &setup, start).unwrap();
+        apply(&mut state, &staged);
+        // The pending batch voids hold 2 and opens hold 3 with the same deadline.
+        let pending_commands = vec![
+            Command::Void { id: EntryId(Uuid::from_u128(10)), hold: EntryId(Uuid::from_u128(2)), memo: String::new() },
+            transfer(3, WALLET, CLEARING, 1_000, Some(HoldSpec { expires_at: Some(deadline) })),
+        ];
+        let pending = stage_batch(&state, None, &Journal::default(), &pending_commands, start.plus_micros(1)).unwrap();
+        let later = deadline.plus_micros(1);
+        assert_eq!(due_holds(&state, None, later), vec![EntryId(Uuid::from_u128(2))]);
+        assert_eq!(due_holds(&state, Some(&pending.overlay), later), vec![EntryId(Uuid::from_u128(3))]);
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::account::{Account, Balances};
 use crate::command::{Command, CommandResult};
-use crate::engine::{stage_batch, JournalLookup};
+use crate::engine::{due_holds, stage_batch, JournalLookup, PendingOverlay, StagedBatch};
 use crate::ids::{AccountId, EntryId, Sequence, Timestamp};
 use crate::record::{record_hash, EntryRecord, RecordBody, StoredBatch, StoredRecord};
 use crate::signing::{checkpoint_signature_is_valid, load_or_create_signing_key, sign_checkpoint};
@@ -127,6 +127,9 @@ pub struct WriterMetrics {
     pub commands_processed: AtomicU64,
     pub last_batch_commands: AtomicU64,
     pub flush_micros_total: AtomicU64,
+    /// Batches staged while the batch before them was still being made durable (on its
+    /// [`PendingOverlay`]): how often the writer's pipeline overlapped CPU work with a flush.
+    pub batches_staged_on_pending: AtomicU64,
     /// Commands per batch as a histogram: bucket `i` counts batches of at most
     /// [`BATCH_SIZE_BUCKETS`]`[i]` commands (cumulative counts are built when rendering).
     pub batch_size_buckets: [AtomicU64; BATCH_SIZE_BUCKETS.len()],
@@ -380,18 +383,94 @@ impl JournalLookup for StoreLookup<'_> {
     }
 }
 
+/// A staged batch on its way to the disk, with the callers to answer once it is there.
+struct SealedBatch {
+    first_sequence: Sequence,
+    timestamp: Timestamp,
+    records: Arc<Vec<RecordBody>>,
+    results: Vec<CommandResult>,
+    /// The encoded batch, the chain hash after each record and the checkpoint signature; empty
+    /// when the batch wrote nothing (every command rejected or a duplicate).
+    encoded: Vec<u8>,
+    hashes: Vec<[u8; 32]>,
+    signature: [u8; 64],
+    submissions: Vec<Submission>,
+}
+
+/// The last batch that wrote records, kept for staging the next one until it is applied.
+struct Pending {
+    overlay: PendingOverlay,
+    /// The chain hash after its last record: the next batch chains on it.
+    head_hash: [u8; 32],
+}
+
+/// The writer's first half: gathers submissions, stages them into records, encodes, hashes and
+/// signs them, and hands the batch to the flusher ([`flusher_loop`]). While the flusher writes
+/// and `fsync`s batch K, this thread already stages batch K+1 on top of K's [`PendingOverlay`]:
+/// the disk wait and the CPU work overlap instead of taking turns. A batch is staged only once
+/// the batch before the pending one is applied, so it always sees the committed state plus at
+/// most one pending batch.
 fn writer_loop(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     receiver: &Receiver<Submission>,
     signing_key: &SigningKey,
     clock: &dyn Clock,
     config: &LedgerConfig,
 ) {
+    // One sealed batch waits while the flusher works on the one before it.
+    let (flush_sender, flush_receiver) = crossbeam_channel::bounded::<SealedBatch>(1);
+    let (applied_sender, applied_receiver) = crossbeam_channel::unbounded::<()>();
+    let flusher_shared = Arc::clone(shared);
+    let flusher = std::thread::Builder::new()
+        .name("ledger-flusher".into())
+        .spawn(move || flusher_loop(&flusher_shared, &flush_receiver, &applied_sender));
+    match flusher {
+        Ok(flusher) => {
+            stage_loop(shared, receiver, signing_key, clock, config, &flush_sender, &applied_receiver);
+            // Dropping the sender lets the flusher finish and answer what it holds, then stop.
+            drop(flush_sender);
+            // A panicking flusher already failed its callers (their reply senders were dropped).
+            let _ = flusher.join();
+        }
+        Err(error) => {
+            let fault = Fault::Storage(format!("spawning the flusher thread: {error}"));
+            stop_writer(shared, &fault, receiver, Vec::new());
+        }
+    }
+}
+
+/// Records the fault (the first one stays), answers the given callers and everything still
+/// queued with it. Later submissions find the queue closed and get the fault from `stopped`.
+fn stop_writer(shared: &Shared, fault: &Fault, receiver: &Receiver<Submission>, mut waiting: Vec<Submission>) {
+    let fault = shared.stopped.lock().get_or_insert_with(|| fault.clone()).clone();
+    waiting.extend(receiver.try_iter());
+    for submission in waiting {
+        let _ = submission.reply.send(Err(fault.clone()));
+    }
+}
+
+/// Most batches handed to the flusher and not yet applied when the next one is staged: the one
+/// the next batch stages on top of (its [`PendingOverlay`]).
+const UNAPPLIED_BATCHES_WHEN_STAGING_MAX: usize = 1;
+
+fn stage_loop(
+    shared: &Shared,
+    receiver: &Receiver<Submission>,
+    signing_key: &SigningKey,
+    clock: &dyn Clock,
+    config: &LedgerConfig,
+    flush_sender: &Sender<SealedBatch>,
+    applied_receiver: &Receiver<()>,
+) {
+    // Records of the pending batch are found in its overlay; the journal has the rest.
     let lookup = StoreLookup { store: &shared.store };
-    let mut submissions: Vec<Submission> = Vec::new();
     // A submission that did not fit in the previous batch opens the next one.
     let mut carried: Option<Submission> = None;
+    let mut pending: Option<Pending> = None;
+    // Batches handed to the flusher and not yet answered.
+    let mut unapplied = 0usize;
     loop {
+        let mut submissions: Vec<Submission> = Vec::new();
         let first = match carried.take() {
             Some(submission) => Some(submission),
             None => match receiver.recv_timeout(config.expiry_tick) {
@@ -400,8 +479,20 @@ fn writer_loop(
                 Err(RecvTimeoutError::Disconnected) => return,
             },
         };
-        let mut command_count = first.as_ref().map_or(0, |submission| submission.weight);
         submissions.extend(first);
+        // The flusher answers in order; wait until at most the pending batch is unapplied.
+        while unapplied > UNAPPLIED_BATCHES_WHEN_STAGING_MAX {
+            if applied_receiver.recv().is_err() {
+                // The flusher is gone (it panicked on a broken invariant): nothing more is durable.
+                submissions.extend(carried.take());
+                stop_writer(shared, &Fault::WriterStopped, receiver, submissions);
+                return;
+            }
+            unapplied -= 1;
+        }
+        unapplied -= applied_receiver.try_iter().count().min(unapplied);
+        // Everything that arrived meanwhile joins this batch, up to the batch limit.
+        let mut command_count: usize = submissions.iter().map(|submission| submission.weight).sum();
         while command_count < config.batch_commands_max {
             match receiver.try_recv() {
                 Ok(submission) if command_count + submission.weight > config.batch_commands_max => {
@@ -415,88 +506,156 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let now = clock.now().max(shared.state.read().last_timestamp());
-        if submissions.is_empty() && shared.state.read().due_holds(now).next().is_none() {
-            continue;
-        }
-        if let Err(fault) = commit_batch(shared, &lookup, signing_key, &mut submissions, now) {
-            *shared.stopped.lock() = Some(fault.clone());
+        let stopped = shared.stopped.lock().clone();
+        if let Some(fault) = stopped {
             submissions.extend(carried.take());
-            for submission in submissions.drain(..) {
-                let _ = submission.reply.send(Err(fault.clone()));
-            }
+            stop_writer(shared, &fault, receiver, submissions);
             return;
         }
+        let staged = {
+            let state = shared.state.read();
+            if pending.as_ref().is_some_and(|pending| !pending.overlay.applies_on(&state)) {
+                pending = None;
+            }
+            let overlay = pending.as_ref().map(|pending| &pending.overlay);
+            let now =
+                clock.now().max(state.last_timestamp()).max(overlay.map_or(Timestamp(0), PendingOverlay::timestamp));
+            if submissions.is_empty() && due_holds(&state, overlay, now).is_empty() {
+                continue;
+            }
+            if overlay.is_some() {
+                shared.metrics.batches_staged_on_pending.fetch_add(1, Ordering::Relaxed);
+            }
+            let previous_hash = pending.as_ref().map_or(state.head_hash(), |pending| pending.head_hash);
+            let commands = submissions.iter().flat_map(|submission| submission.commands.iter());
+            stage_batch(&state, overlay, &lookup, commands, now).map(|staged| (staged, previous_hash))
+        };
+        let (staged, previous_hash) = match staged {
+            Ok(staged) => staged,
+            Err(fault) => {
+                submissions.extend(carried.take());
+                stop_writer(shared, &fault, receiver, submissions);
+                return;
+            }
+        };
+        let StagedBatch { first_sequence, timestamp, records, results, overlay } = staged;
+        let mut batch = SealedBatch {
+            first_sequence,
+            timestamp,
+            records,
+            results,
+            encoded: Vec::new(),
+            hashes: Vec::new(),
+            signature: [0; 64],
+            submissions,
+        };
+        if !batch.records.is_empty() {
+            seal(&mut batch, previous_hash, signing_key);
+            let head_hash = batch.hashes.last().copied().unwrap_or(previous_hash);
+            pending = Some(Pending { overlay, head_hash });
+        }
+        if let Err(crossbeam_channel::SendError(batch)) = flush_sender.send(batch) {
+            let mut waiting = batch.submissions;
+            waiting.extend(carried.take());
+            stop_writer(shared, &Fault::WriterStopped, receiver, waiting);
+            return;
+        }
+        unapplied += 1;
     }
 }
 
-/// Stages, writes, flushes, applies and answers one batch.
-fn commit_batch(
-    shared: &Shared,
-    lookup: &StoreLookup<'_>,
-    signing_key: &SigningKey,
-    submissions: &mut Vec<Submission>,
-    now: Timestamp,
-) -> Result<(), Fault> {
-    let (staged, previous_hash) = {
-        let state = shared.state.read();
-        let commands = submissions.iter().flat_map(|submission| submission.commands.iter());
-        (stage_batch(&state, lookup, commands, now)?, state.head_hash())
-    };
-    if !staged.records.is_empty() {
-        let mut hash = previous_hash;
-        let mut stored_records = Vec::with_capacity(staged.records.len());
-        for (offset, body) in staged.records.iter().enumerate() {
-            let encoded = body.encode();
-            hash = record_hash(&hash, staged.first_sequence + offset as u64, staged.timestamp, &encoded);
-            stored_records.push(StoredRecord { hash, body: encoded });
-        }
-        let last_sequence = staged.first_sequence + staged.records.len() as u64 - 1;
-        let signature = sign_checkpoint(signing_key, last_sequence, &hash, staged.timestamp);
-        let hashes: Vec<[u8; 32]> = stored_records.iter().map(|record| record.hash).collect();
-        let batch = StoredBatch {
-            first_sequence: staged.first_sequence,
-            timestamp: staged.timestamp,
-            signature,
-            records: stored_records,
-        };
-        let flush_started = Instant::now();
-        shared.store.append_batch(staged.first_sequence, &batch.encode())?;
-        shared.metrics.flush_micros_total.fetch_add(flush_started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let applied = shared.state.write().apply_committed_batch(
-            staged.first_sequence,
-            staged.timestamp,
-            &staged.records,
-            &hashes,
-            signature,
-        );
-        if let Err((sequence, rejection)) = applied {
-            // The batch was staged against this state a moment ago; if it no longer applies, the
-            // engine is broken and must not write another byte.
-            panic!("committed record {sequence} does not apply to the state it was staged on: {rejection}");
-        }
-        if let Some(observer) = &shared.observer {
-            let committed = CommittedBatch {
-                first_sequence: staged.first_sequence,
-                timestamp: staged.timestamp,
-                records: &staged.records,
-            };
-            observer.committed(committed, &shared.state.read());
-        }
-        shared.metrics.batches_committed.fetch_add(1, Ordering::Relaxed);
-        shared.metrics.records_committed.fetch_add(staged.records.len() as u64, Ordering::Relaxed);
+/// Hashes the records into the chain after `previous_hash`, signs the checkpoint and encodes
+/// the batch as it is stored.
+fn seal(batch: &mut SealedBatch, previous_hash: [u8; 32], signing_key: &SigningKey) {
+    let mut hash = previous_hash;
+    let mut stored_records = Vec::with_capacity(batch.records.len());
+    for (offset, body) in batch.records.iter().enumerate() {
+        let encoded = body.encode();
+        hash = record_hash(&hash, batch.first_sequence + offset as u64, batch.timestamp, &encoded);
+        stored_records.push(StoredRecord { hash, body: encoded });
     }
-    let command_count = staged.results.len() as u64;
+    let last_sequence = batch.first_sequence + batch.records.len() as u64 - 1;
+    batch.signature = sign_checkpoint(signing_key, last_sequence, &hash, batch.timestamp);
+    batch.hashes = stored_records.iter().map(|record| record.hash).collect();
+    batch.encoded = StoredBatch {
+        first_sequence: batch.first_sequence,
+        timestamp: batch.timestamp,
+        signature: batch.signature,
+        records: stored_records,
+    }
+    .encode();
+}
+
+/// The writer's second half: writes each sealed batch, flushes and `fsync`s it, applies it to
+/// the shared state, tells the observer, and only then answers its callers. After a fault it
+/// writes nothing more: the batches behind it were staged on top of the failed one, so their
+/// callers get the fault too (fail-stop; retries with the same ids converge after a reopen).
+fn flusher_loop(shared: &Shared, batches: &Receiver<SealedBatch>, applied: &Sender<()>) {
+    for batch in batches {
+        let stopped = shared.stopped.lock().clone();
+        let outcome = match stopped {
+            Some(fault) => Err(fault),
+            None => commit_sealed(shared, &batch),
+        };
+        match outcome {
+            Ok(()) => answer(batch),
+            Err(fault) => {
+                shared.stopped.lock().get_or_insert_with(|| fault.clone());
+                for submission in batch.submissions {
+                    let _ = submission.reply.send(Err(fault.clone()));
+                }
+            }
+        }
+        // The stager may be waiting for this; if it is gone, there is no one to tell.
+        let _ = applied.send(());
+    }
+}
+
+/// Makes one sealed batch durable and applies it (nothing to write for an empty one).
+fn commit_sealed(shared: &Shared, batch: &SealedBatch) -> Result<(), Fault> {
+    let command_count = batch.results.len() as u64;
     shared.metrics.commands_processed.fetch_add(command_count, Ordering::Relaxed);
     shared.metrics.last_batch_commands.store(command_count, Ordering::Relaxed);
     shared.metrics.record_batch_size(command_count);
-    let mut results = staged.results.into_iter();
-    for submission in submissions.drain(..) {
+    if batch.records.is_empty() {
+        return Ok(());
+    }
+    let flush_started = Instant::now();
+    shared.store.append_batch(batch.first_sequence, &batch.encoded)?;
+    shared.metrics.flush_micros_total.fetch_add(flush_started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let applied = shared.state.write().apply_committed_batch(
+        batch.first_sequence,
+        batch.timestamp,
+        &batch.records,
+        &batch.hashes,
+        batch.signature,
+    );
+    if let Err((sequence, rejection)) = applied {
+        // The batch was staged against this state (plus the batch before it) a moment ago; if
+        // it no longer applies, the engine is broken and must not write another byte.
+        panic!("committed record {sequence} does not apply to the state it was staged on: {rejection}");
+    }
+    if let Some(observer) = &shared.observer {
+        let committed = CommittedBatch {
+            first_sequence: batch.first_sequence,
+            timestamp: batch.timestamp,
+            records: &batch.records,
+        };
+        observer.committed(committed, &shared.state.read());
+    }
+    shared.metrics.batches_committed.fetch_add(1, Ordering::Relaxed);
+    shared.metrics.records_committed.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Gives each caller the results of its own commands.
+fn answer(batch: SealedBatch) {
+    let mut results = batch.results.into_iter();
+    for submission in batch.submissions {
         let answer: Vec<CommandResult> = results.by_ref().take(submission.commands.len()).collect();
         // A caller that stopped waiting is not an error: its commands are committed all the same.
         let _ = submission.reply.send(Ok(answer));
     }
-    Ok(())
 }
 
 /// The head of the journal and its signed checkpoint.

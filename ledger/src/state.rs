@@ -176,7 +176,12 @@ impl State {
 
     /// Open holds whose deadline is at or before `now`, oldest deadline first.
     pub fn due_holds(&self, now: Timestamp) -> impl Iterator<Item = EntryId> + '_ {
-        self.hold_deadlines.iter().take_while(move |(deadline, _)| *deadline <= now).map(|(_, id)| *id)
+        self.due_holds_with_deadlines(now).map(|(_, id)| id)
+    }
+
+    /// [`State::due_holds`] with each hold's deadline.
+    pub fn due_holds_with_deadlines(&self, now: Timestamp) -> impl Iterator<Item = (Timestamp, EntryId)> + '_ {
+        self.hold_deadlines.iter().take_while(move |(deadline, _)| *deadline <= now).copied()
     }
 
     /// Applies a committed batch. The records were staged against this very state by the writer,

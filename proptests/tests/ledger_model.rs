@@ -22,8 +22,9 @@
 //! partial captures, voids, reversals, credit-limit changes, closing accounts, notes, linked
 //! groups (empty, nested, failing part-way), resubmissions of earlier commands as they were or
 //! altered, several commands in one submission (one group commit), several submissions queued at
-//! once, moving the clock (to random times and to exactly a deadline ±1 µs) and then either
-//! waiting for the writer's expiry tick or submitting at once, and restarts. Amounts are mostly
+//! once (some a moment apart, so that one is staged while the batch before it is flushed),
+//! moving the clock (to random times and to exactly a deadline ±1 µs) and then either waiting
+//! for the writer's expiry tick or submitting at once, and restarts. Amounts are mostly
 //! valid but include zero, negative, too many decimals, too large, and amounts computed to land
 //! exactly on (or one minor unit either side of) a floor, a held amount or a credit limit in use.
 //!
@@ -57,6 +58,7 @@ use proptest::test_runner::FileFailurePersistence;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -68,6 +70,9 @@ const CASES_DEFAULT: u32 = 48;
 const EXPIRY_TICK: Duration = Duration::from_millis(5);
 /// How long to wait for the writer to catch up with the model before failing.
 const EXPIRY_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between the submissions of a spaced `Pipelined` op: shorter than a debug build's flush,
+/// so the next submission is staged while the batch before it is still being written.
+const SUBMISSION_SPACING: Duration = Duration::from_micros(300);
 /// Where the manual clock starts (2026-01-01T00:00:00Z).
 const START_UNIX_SECONDS: i64 = 1_767_225_600;
 /// An account id no operation ever opens.
@@ -341,8 +346,13 @@ enum Op {
     /// Several commands in one submission, so one batch (group commit).
     Batch(Vec<Step>),
     /// One submission per command, all queued before waiting for any: the writer may put them in
-    /// one batch or several, and must answer each submission with its own results.
-    Pipelined(Vec<Step>),
+    /// one batch or several, and must answer each submission with its own results. `spaced`
+    /// leaves a moment between submissions, so that a later one usually arrives while the batch
+    /// before it is being flushed and is staged on that batch's pending overlay.
+    Pipelined {
+        steps: Vec<Step>,
+        spaced: bool,
+    },
     Advance {
         by: Advance,
         then: AfterAdvance,
@@ -530,7 +540,7 @@ fn op() -> BoxedStrategy<Op> {
     prop_oneof![
         24 => step().prop_map(Op::One),
         3 => vec(step(), 2..=5).prop_map(Op::Batch),
-        2 => vec(step(), 2..=5).prop_map(Op::Pipelined),
+        2 => (vec(step(), 2..=5), any::<bool>()).prop_map(|(steps, spaced)| Op::Pipelined { steps, spaced }),
         4 => (
             prop_oneof![
                 1 => (0i64..=1_000_000).prop_map(Advance::Micros),
@@ -1484,13 +1494,23 @@ impl Harness {
     /// Queues every submission before waiting for any, applies them in the same order to the
     /// model, compares each command's answer, then checks the state.
     fn run_submissions(&mut self, submissions: Vec<Vec<Command>>) {
+        self.run_submissions_spaced(submissions, Duration::ZERO);
+    }
+
+    /// [`Harness::run_submissions`], waiting `spacing` after each submission is queued.
+    fn run_submissions_spaced(&mut self, submissions: Vec<Vec<Command>>, spacing: Duration) {
         self.accounts_pending.clear();
         let expected: Vec<Vec<Expected>> = submissions
             .iter()
             .map(|commands| commands.iter().map(|command| self.model.submit(command)).collect())
             .collect();
-        let tickets: Vec<Ticket> =
-            submissions.iter().map(|commands| self.ledger().submit(commands.clone()).unwrap()).collect();
+        let mut tickets: Vec<Ticket> = Vec::with_capacity(submissions.len());
+        for commands in &submissions {
+            tickets.push(self.ledger().submit(commands.clone()).unwrap());
+            if !spacing.is_zero() {
+                std::thread::sleep(spacing);
+            }
+        }
         for ((commands, expected), ticket) in submissions.iter().zip(expected).zip(tickets) {
             let actual = ticket.wait().unwrap();
             assert_eq!(actual.len(), commands.len(), "step {}: one result per command", self.steps);
@@ -1537,9 +1557,10 @@ impl Harness {
                 let commands = steps.iter().map(|step| self.build_step(step)).collect();
                 self.run(commands);
             }
-            Op::Pipelined(steps) => {
+            Op::Pipelined { steps, spaced } => {
                 let submissions = steps.iter().map(|step| vec![self.build_step(step)]).collect();
-                self.run_submissions(submissions);
+                let spacing = if *spaced { SUBMISSION_SPACING } else { Duration::ZERO };
+                self.run_submissions_spaced(submissions, spacing);
             }
             Op::Advance { by, then } => {
                 let micros = match *by {
@@ -1732,11 +1753,20 @@ impl Harness {
 
     fn restart(&mut self) {
         let before = self.snapshot();
-        self.ledger.take().unwrap().close().unwrap();
+        self.close_ledger();
         self.ledger = Some(self.reopen());
         let after = self.snapshot();
         assert_eq!(after, before, "step {}: the state after a restart differs from the state before", self.steps);
         self.check_state();
+    }
+
+    /// Closes the ledger, counting how often its writer staged on a pending batch.
+    fn close_ledger(&mut self) {
+        let ledger = self.ledger.take().unwrap();
+        let staged_on_pending = ledger.reader().metrics().batches_staged_on_pending.load(AtomicOrdering::Relaxed);
+        *OUTCOME_COUNTS.lock().unwrap().entry("batches staged on a pending batch".to_owned()).or_default() +=
+            staged_on_pending;
+        ledger.close().unwrap();
     }
 
     /// Opens the ledger again on the same directory (the store waits for sled's directory lock to
@@ -1750,7 +1780,7 @@ impl Harness {
         assert!(report.ok, "verify: {report:?}");
         assert_eq!(report.head_sequence, self.model.last_sequence());
         assert_eq!(report.records_checked, self.model.last_sequence());
-        self.ledger.take().unwrap().close().unwrap();
+        self.close_ledger();
         if std::env::var_os("LEDGER_MODEL_STATS").is_some() {
             eprintln!("outcomes so far: {:#?}", OUTCOME_COUNTS.lock().unwrap());
         }
