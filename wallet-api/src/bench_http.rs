@@ -11,16 +11,14 @@
 //! metrics are taken over the payment phases only. Progress goes to stderr; the last line on
 //! stdout is one JSON object.
 
+use crate::bench_client::{encode_request, Connection};
 use crate::http::{run, AppState};
 use crate::serve::{admin_token, open_service};
 use crate::service::Service;
 use anyhow::{bail, Context};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::header::HeaderValue;
+use hyper::{Method, StatusCode};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -55,6 +53,8 @@ pub struct HttpBenchOptions {
     pub server_threads: usize,
     /// Worker threads of a separate client runtime; 0: the clients share the server's runtime.
     pub client_threads: usize,
+    /// Offered payments per second (open loop); 0: closed loop.
+    pub rate: u64,
     /// Seed for the payment amounts.
     pub seed: u64,
     /// Data directory to use instead of a fresh temporary one (it should be empty).
@@ -94,6 +94,11 @@ pub struct HttpBenchResult {
     pub server_threads: usize,
     /// 0: clients ran on the server's runtime.
     pub client_threads: usize,
+    /// Offered payments per second; 0: closed loop (see [`Pace`]).
+    pub offered_rate: u64,
+    /// Open loop only: payments that started more than [`LATE_START_MICROS`] after they were
+    /// due because every connection was still busy (their latency includes the wait).
+    pub late_starts: u64,
 }
 
 /// One request to send.
@@ -122,27 +127,52 @@ impl Call {
         Ok(self)
     }
 
-    fn request(&self, host: &HeaderValue) -> anyhow::Result<Request<Full<Bytes>>> {
-        let mut builder = Request::builder()
-            .method(self.method.clone())
-            .uri(self.path.as_str())
-            .header(HOST, host.clone())
-            .header(AUTHORIZATION, self.authorization.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    /// The request as it goes on the wire (encoded before the timed phase).
+    fn encode(&self, host: &str) -> Bytes {
+        let mut headers: Vec<(&str, &[u8])> =
+            vec![("authorization", self.authorization.as_bytes()), ("content-type", b"application/json")];
         if let Some(key) = &self.idempotency_key {
-            builder = builder.header("idempotency-key", key.clone());
+            headers.push(("idempotency-key", key.as_bytes()));
         }
-        Ok(builder.body(Full::new(self.body.clone()))?)
+        encode_request(self.method.as_str(), &self.path, host, &headers, &self.body)
     }
 }
 
-type Sender = SendRequest<Full<Bytes>>;
+type Sender = Connection;
+
+/// How calls are released.
+///
+/// `Closed`: each connection sends its next call as soon as the previous answer is read, so the
+/// load is whatever the server sustains and latency at a given concurrency follows from it
+/// (Little's law: mean latency = connections / throughput). `Open`: call i is due
+/// `i * interval` after the start, whatever the server does; a connection takes the next call
+/// and waits for its due time, and latency counts from the due time, not from the send, so a
+/// call that starts late because every connection was busy is charged the wait (no coordinated
+/// omission). tokio's timer has millisecond resolution, so a call may go out up to 1 ms after it
+/// is due; that too is counted against the server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pace {
+    Closed,
+    Open { interval: Duration },
+}
+
+impl Pace {
+    fn from_rate(rate: u64) -> Pace {
+        match rate {
+            0 => Pace::Closed,
+            rate => Pace::Open { interval: Duration::from_nanos((1_000_000_000 / rate).max(1)) },
+        }
+    }
+}
+
+/// An open-loop call that starts later than this after it was due counts as a late start.
+pub const LATE_START_MICROS: u64 = 1_000;
 
 /// The client side: where the server is, and one open connection per client task.
 #[derive(Debug)]
 pub(crate) struct Clients {
     address: SocketAddr,
-    host: HeaderValue,
+    host: String,
     connections: Vec<Sender>,
 }
 
@@ -155,33 +185,20 @@ pub(crate) struct Driven {
     pub(crate) errors: u64,
     pub(crate) error_samples: Vec<String>,
     pub(crate) elapsed: Duration,
+    pub(crate) late_starts: u64,
 }
 
 struct TaskOutcome {
     connection: Sender,
     histogram: hdrhistogram::Histogram<u64>,
     errors: u64,
+    late_starts: u64,
     error_samples: Vec<String>,
     answers: Vec<(usize, u16, Bytes)>,
 }
 
 async fn connect(address: SocketAddr) -> anyhow::Result<Sender> {
-    let stream = tokio::net::TcpStream::connect(address).await.with_context(|| format!("connecting to {address}"))?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        // The connection ends when the sender is dropped or the server closes it.
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
-async fn send(connection: &mut Sender, request: Request<Full<Bytes>>) -> anyhow::Result<(StatusCode, Bytes)> {
-    connection.ready().await?;
-    let response = connection.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+    Connection::open(address).await
 }
 
 pub(crate) fn new_histogram() -> anyhow::Result<hdrhistogram::Histogram<u64>> {
@@ -194,8 +211,7 @@ impl Clients {
         for _ in 0..count {
             connections.push(connect(address).await?);
         }
-        let host = HeaderValue::from_str(&address.to_string())?;
-        Ok(Clients { address, host, connections })
+        Ok(Clients { address, host: address.to_string(), connections })
     }
 
     /// Sends every call once, from one task per connection taking the next call as soon as its
@@ -206,19 +222,33 @@ impl Clients {
         expected: StatusCode,
         keep_answers: bool,
     ) -> anyhow::Result<Driven> {
+        self.drive_paced(calls, expected, keep_answers, Pace::Closed).await
+    }
+
+    /// [`Clients::drive`] with the calls released as `pace` says.
+    pub(crate) async fn drive_paced(
+        &mut self,
+        calls: Vec<Call>,
+        expected: StatusCode,
+        keep_answers: bool,
+        pace: Pace,
+    ) -> anyhow::Result<Driven> {
+        let requests: Arc<Vec<Bytes>> = Arc::new(calls.iter().map(|call| call.encode(&self.host)).collect());
         let calls = Arc::new(calls);
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(self.connections.len());
         for connection in self.connections.drain(..) {
             let calls = Arc::clone(&calls);
+            let requests = Arc::clone(&requests);
             let next = Arc::clone(&next);
             let address = self.address;
-            let host = self.host.clone();
-            tasks.push(tokio::spawn(client_task(connection, address, host, calls, next, expected, keep_answers)));
+            let task = ClientTask { address, calls, requests, next, expected, keep_answers, pace, started };
+            tasks.push(tokio::spawn(task.run(connection)));
         }
         let mut histogram = new_histogram()?;
         let mut errors = 0;
+        let mut late_starts = 0;
         let mut error_samples = Vec::new();
         let mut answers: Vec<(u16, Bytes)> =
             if keep_answers { vec![(0, Bytes::new()); calls.len()] } else { Vec::new() };
@@ -229,6 +259,7 @@ impl Clients {
                     self.connections.push(outcome.connection);
                     histogram.add(&outcome.histogram)?;
                     errors += outcome.errors;
+                    late_starts += outcome.late_starts;
                     error_samples.extend(outcome.error_samples);
                     for (index, status, body) in outcome.answers {
                         if let Some(slot) = answers.get_mut(index) {
@@ -245,54 +276,77 @@ impl Clients {
             return Err(error);
         }
         error_samples.truncate(ERROR_SAMPLES_MAX);
-        Ok(Driven { answers, histogram, errors, error_samples, elapsed })
+        Ok(Driven { answers, histogram, errors, error_samples, elapsed, late_starts })
     }
 }
 
-async fn client_task(
-    mut connection: Sender,
+/// One connection's share of a drive.
+struct ClientTask {
     address: SocketAddr,
-    host: HeaderValue,
     calls: Arc<Vec<Call>>,
+    /// `calls`, encoded.
+    requests: Arc<Vec<Bytes>>,
     next: Arc<AtomicUsize>,
     expected: StatusCode,
     keep_answers: bool,
-) -> anyhow::Result<TaskOutcome> {
-    let mut histogram = new_histogram()?;
-    let mut errors = 0;
-    let mut error_samples = Vec::new();
-    let mut answers = Vec::new();
-    loop {
-        let index = next.fetch_add(1, Ordering::Relaxed);
-        let Some(call) = calls.get(index) else { break };
-        let request = call.request(&host)?;
-        let started = Instant::now();
-        let result = send(&mut connection, request).await;
-        histogram.saturating_record((started.elapsed().as_micros() as u64).max(1));
-        match result {
-            Ok((status, body)) => {
-                if status != expected {
-                    errors += 1;
-                    if error_samples.len() < ERROR_SAMPLES_MAX {
-                        let text = String::from_utf8_lossy(&body);
-                        error_samples.push(format!("{} {}: {status} {}", call.method, call.path, truncate(&text)));
+    pace: Pace,
+    started: Instant,
+}
+
+impl ClientTask {
+    async fn run(self, mut connection: Sender) -> anyhow::Result<TaskOutcome> {
+        let mut histogram = new_histogram()?;
+        let mut errors = 0;
+        let mut late_starts = 0;
+        let mut error_samples = Vec::new();
+        let mut answers = Vec::new();
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            let (Some(call), Some(request)) = (self.calls.get(index), self.requests.get(index)) else { break };
+            // Latency counts from when the call was due (open loop) or sent (closed loop).
+            let due = match self.pace {
+                Pace::Closed => Instant::now(),
+                Pace::Open { interval } => {
+                    let due = self.started + interval.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
+                    let now = Instant::now();
+                    if due > now {
+                        tokio::time::sleep_until(due.into()).await;
+                    } else if now.duration_since(due).as_micros() as u64 > LATE_START_MICROS {
+                        late_starts += 1;
+                    }
+                    due
+                }
+            };
+            let result = connection.call(request).await;
+            histogram.saturating_record((due.elapsed().as_micros() as u64).max(1));
+            match result {
+                Ok((status, body)) => {
+                    if connection.is_closed() {
+                        connection = connect(self.address).await?;
+                    }
+                    if status != self.expected.as_u16() {
+                        errors += 1;
+                        if error_samples.len() < ERROR_SAMPLES_MAX {
+                            let text = String::from_utf8_lossy(&body);
+                            error_samples.push(format!("{} {}: {status} {}", call.method, call.path, truncate(&text)));
+                        }
+                    }
+                    if self.keep_answers {
+                        answers.push((index, status, body));
                     }
                 }
-                if keep_answers {
-                    answers.push((index, status.as_u16(), body));
+                Err(error) => {
+                    errors += 1;
+                    if error_samples.len() < ERROR_SAMPLES_MAX {
+                        error_samples.push(format!("{} {}: {error:#}", call.method, call.path));
+                    }
+                    // The connection may be broken: open a new one for the next call.
+                    connection = connect(self.address).await?;
                 }
-            }
-            Err(error) => {
-                errors += 1;
-                if error_samples.len() < ERROR_SAMPLES_MAX {
-                    error_samples.push(format!("{} {}: {error:#}", call.method, call.path));
-                }
-                // The connection may be broken: open a new one for the next call.
-                connection = connect(address).await?;
             }
         }
+        Ok(TaskOutcome { connection, histogram, errors, late_starts, error_samples, answers })
     }
-    Ok(TaskOutcome { connection, histogram, errors, error_samples, answers })
 }
 
 pub(crate) fn truncate(text: &str) -> String {
@@ -363,6 +417,7 @@ impl WriterSnapshot {
 struct Measured {
     histogram: hdrhistogram::Histogram<u64>,
     errors: u64,
+    late_starts: u64,
     rounds: u64,
     timed: Duration,
     setup: Duration,
@@ -458,6 +513,7 @@ pub fn run_http_bench(options: &HttpBenchOptions) -> anyhow::Result<HttpBenchRes
     let measured = bench.drive(drive_payments(options, bench.address, &bench.admin_token, &bench.service));
     let payments_recorded = bench.service.projection().read().payments.len() as u64;
     bench.stop()?;
+
     let measured = measured?;
 
     let seconds = measured.timed.as_secs_f64();
@@ -488,6 +544,8 @@ pub fn run_http_bench(options: &HttpBenchOptions) -> anyhow::Result<HttpBenchRes
         flush_share: if seconds > 0.0 { round2(writer.flush_micros as f64 / 1e6 / seconds) } else { 0.0 },
         server_threads: options.server_threads,
         client_threads: options.client_threads,
+        offered_rate: options.rate,
+        late_starts: measured.late_starts,
     })
 }
 
@@ -572,6 +630,7 @@ async fn drive_payments(
     let mut errors = 0u64;
     let mut error_samples: Vec<String> = Vec::new();
     let mut timed = Duration::ZERO;
+    let mut late_starts = 0u64;
     let mut writer = WriterSnapshot::default();
     let mut rounds = 0u64;
     let mut done = 0u64;
@@ -607,10 +666,11 @@ async fn drive_payments(
 
         eprintln!("round {}: paying {count} ...", rounds + 1);
         let before = WriterSnapshot::take(service);
-        let driven = clients.drive(calls, StatusCode::CREATED, false).await?;
+        let driven = clients.drive_paced(calls, StatusCode::CREATED, false, Pace::from_rate(options.rate)).await?;
         let after = WriterSnapshot::take(service);
         writer.add_delta(before, after);
         timed += driven.elapsed;
+        late_starts += driven.late_starts;
         histogram.add(&driven.histogram)?;
         errors += driven.errors;
         for sample in driven.error_samples {
@@ -635,5 +695,5 @@ async fn drive_payments(
         }
     }
     drop(clients);
-    Ok(Measured { histogram, errors, rounds, timed, setup: setup_time, writer })
+    Ok(Measured { histogram, errors, late_starts, rounds, timed, setup: setup_time, writer })
 }

@@ -214,6 +214,11 @@ pub struct HttpBenchArgs {
     /// measured fastest on 2 cores (see docs/benchmarks.md).
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
+    /// Offered load in payments per second (open loop: payment i is due at i / rate seconds and
+    /// its latency counts from then, so a late start is charged to the server). 0: closed loop,
+    /// each connection sends its next payment as soon as the previous answer is read.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     /// Seed for the payment amounts.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -427,6 +432,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 round: arguments.round,
                 server_threads: arguments.server_threads,
                 client_threads: arguments.client_threads,
+                rate: arguments.rate,
                 seed: arguments.seed,
                 data: arguments.data,
             })?;
