@@ -5,6 +5,7 @@ use crate::bench_http::{run_http_bench, HttpBenchOptions};
 use crate::bench_readings::{run_readings_bench, ReadingsBenchOptions};
 use crate::chaos::{run_crash_campaign, run_crash_child};
 use crate::data_dir::{ledger_directory, DATA_DIRECTORY_DEFAULT};
+use crate::huge_pages::HugePages;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -17,6 +18,12 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "gaswallet", version, about, long_about)]
 pub struct Cli {
+    /// Transparent huge pages for this process. `on` (the kernel's and allocator's default) makes
+    /// bulk work over large tables faster (billing, readings); `off` avoids the pauses of the
+    /// kernel zeroing 2 MiB pages on the commit path, for steadier payment latency. See
+    /// docs/benchmarks.md.
+    #[arg(long, global = true, value_enum, default_value_t = HugePages::On)]
+    pub huge_pages: HugePages,
     #[command(subcommand)]
     pub command: Subcommands,
 }
@@ -368,6 +375,7 @@ pub struct CrashChildArgs {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    crate::huge_pages::apply(cli.huge_pages).context("setting --huge-pages")?;
     match cli.command {
         Subcommands::Serve(arguments) => {
             init_logging();

@@ -30,6 +30,7 @@ pub mod cli;
 pub mod console;
 pub mod data_dir;
 pub mod http;
+pub mod huge_pages;
 pub mod metering;
 pub mod score;
 pub mod serve;

@@ -168,3 +168,17 @@ fn score_rescores_a_stopped_service_s_customers() {
     let again: serde_json::Value = serde_json::from_slice(again.stdout.trim_ascii_end()).unwrap();
     assert_eq!((again["grades_changed"].as_u64(), again["limits_changed"].as_u64()), (Some(0), Some(0)), "{again}");
 }
+
+#[test]
+fn huge_pages_is_a_global_switch_with_two_values() {
+    let data = tempfile::tempdir().unwrap();
+    write_journal(data.path());
+    // Before or after the subcommand, either value: the command runs as usual.
+    for arguments in [["--huge-pages", "off", "verify"], ["verify", "--huge-pages", "on"]] {
+        let output = gaswallet().args(arguments).args(["--json", "--data"]).arg(data.path()).output().unwrap();
+        assert!(output.status.success(), "{arguments:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let output = gaswallet().args(["--huge-pages", "sometimes", "verify", "--data"]).arg(data.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "clap refuses an unknown value");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("possible values: on, off"));
+}
