@@ -19,13 +19,32 @@ use std::hash::{BuildHasher, Hash};
 
 /// Buckets of the old table examined (and their entries moved) per insert during a move.
 pub const MIGRATE_BUCKETS_PER_INSERT: usize = 16;
-/// Capacity of the first table.
-const INITIAL_CAPACITY: usize = 16;
+/// Independent parts of the map, each growing on its own (see [`IncrementalMap`]).
+pub const SHARDS: usize = 64;
+/// Capacity of a shard's first table.
+const INITIAL_CAPACITY: usize = 4;
+/// Where a key's shard is read from its hash: bits 48 to 53, which hashbrown uses for neither the
+/// bucket (the low bits) nor the control byte (the top seven).
+const SHARD_SHIFT: u32 = 48;
 
 /// A map from `K` to `V` whose inserts never rehash the whole map at once.
+///
+/// Two things make a growing hash map stall: moving every entry at once (solved by moving them a
+/// few per insert) and the fresh memory of the new table. The new table's first writes land at
+/// random places in it, and on Linux each first touch of a transparent huge page makes the kernel
+/// zero 2 MiB: for the payments map at a few hundred thousand entries that was a new table of
+/// about 130 MiB faulted in within one commit, a pause of about 100 ms on the writer thread
+/// (docs/benchmarks.md). So the map is split into [`SHARDS`] shards by hash, each an incremental
+/// map of its own: a shard's new table is 1/64 of the whole, and since shards fill at slightly
+/// different rates, their growths are spread over many commits instead of landing in one.
 #[derive(Clone)]
 pub struct IncrementalMap<K, V> {
     hasher: RandomState,
+    shards: Box<[Shard<K, V>]>,
+}
+
+#[derive(Clone)]
+struct Shard<K, V> {
     /// Where inserts go.
     current: HashTable<(K, V)>,
     /// The table being emptied into `current` (empty when no move is under way).
@@ -34,9 +53,15 @@ pub struct IncrementalMap<K, V> {
     cursor: usize,
 }
 
+impl<K, V> Default for Shard<K, V> {
+    fn default() -> Self {
+        Shard { current: HashTable::new(), previous: HashTable::new(), cursor: 0 }
+    }
+}
+
 impl<K, V> Default for IncrementalMap<K, V> {
     fn default() -> Self {
-        IncrementalMap { hasher: RandomState::new(), current: HashTable::new(), previous: HashTable::new(), cursor: 0 }
+        IncrementalMap { hasher: RandomState::new(), shards: (0..SHARDS).map(|_| Shard::default()).collect() }
     }
 }
 
@@ -48,7 +73,7 @@ impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for IncrementalMap<
 
 impl<K, V> IncrementalMap<K, V> {
     pub fn len(&self) -> usize {
-        self.current.len() + self.previous.len()
+        self.shards.iter().map(|shard| shard.current.len() + shard.previous.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -57,7 +82,10 @@ impl<K, V> IncrementalMap<K, V> {
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
-        self.current.iter().chain(self.previous.iter()).map(|(key, value)| (key, value))
+        self.shards
+            .iter()
+            .flat_map(|shard| shard.current.iter().chain(shard.previous.iter()))
+            .map(|(key, value)| (key, value))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
@@ -67,6 +95,10 @@ impl<K, V> IncrementalMap<K, V> {
     pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.iter().map(|(_, value)| value)
     }
+}
+
+fn shard_of(hash: u64) -> usize {
+    (hash >> SHARD_SHIFT) as usize % SHARDS
 }
 
 impl<K: Hash + Eq, V> IncrementalMap<K, V> {
@@ -84,8 +116,9 @@ impl<K: Hash + Eq, V> IncrementalMap<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
+        let shard = &self.shards[shard_of(hash)];
         let matches = |(candidate, _): &(K, V)| candidate.borrow() == key;
-        self.current.find(hash, matches).or_else(|| self.previous.find(hash, matches)).map(|(_, value)| value)
+        shard.current.find(hash, matches).or_else(|| shard.previous.find(hash, matches)).map(|(_, value)| value)
     }
 
     pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
@@ -94,10 +127,11 @@ impl<K: Hash + Eq, V> IncrementalMap<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
+        let shard = &mut self.shards[shard_of(hash)];
         let matches = |(candidate, _): &(K, V)| candidate.borrow() == key;
-        match self.current.find_mut(hash, matches) {
+        match shard.current.find_mut(hash, matches) {
             Some((_, value)) => Some(value),
-            None => self.previous.find_mut(hash, matches).map(|(_, value)| value),
+            None => shard.previous.find_mut(hash, matches).map(|(_, value)| value),
         }
     }
 
@@ -112,15 +146,17 @@ impl<K: Hash + Eq, V> IncrementalMap<K, V> {
     /// Inserts or replaces; returns the value replaced.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
-        if let Some((_, existing)) = self.current.find_mut(hash, |(candidate, _)| *candidate == key) {
+        let hasher = &self.hasher;
+        let shard = &mut self.shards[shard_of(hash)];
+        if let Some((_, existing)) = shard.current.find_mut(hash, |(candidate, _)| *candidate == key) {
             return Some(std::mem::replace(existing, value));
         }
-        if let Ok(entry) = self.previous.find_entry(hash, |(candidate, _)| *candidate == key) {
+        if let Ok(entry) = shard.previous.find_entry(hash, |(candidate, _)| *candidate == key) {
             let ((_, replaced), _) = entry.remove();
-            self.insert_new(hash, key, value);
+            shard.insert_new(hasher, hash, key, value);
             return Some(replaced);
         }
-        self.insert_new(hash, key, value);
+        shard.insert_new(hasher, hash, key, value);
         None
     }
 
@@ -131,36 +167,38 @@ impl<K: Hash + Eq, V> IncrementalMap<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
+        let shard = &mut self.shards[shard_of(hash)];
         let matches = |(candidate, _): &(K, V)| candidate.borrow() == key;
-        if let Ok(entry) = self.current.find_entry(hash, matches) {
+        if let Ok(entry) = shard.current.find_entry(hash, matches) {
             return Some(entry.remove().0 .1);
         }
-        self.previous.find_entry(hash, matches).ok().map(|entry| entry.remove().0 .1)
+        shard.previous.find_entry(hash, matches).ok().map(|entry| entry.remove().0 .1)
     }
+}
 
+impl<K: Hash + Eq, V> Shard<K, V> {
     /// A key known to be absent from both tables.
-    fn insert_new(&mut self, hash: u64, key: K, value: V) {
+    fn insert_new(&mut self, hasher: &RandomState, hash: u64, key: K, value: V) {
         if self.current.len() == self.current.capacity() {
-            self.start_move();
+            self.start_move(hasher);
         }
-        let hasher = &self.hasher;
         // Room was made above, so this never rehashes `current`.
         self.current.insert_unique(hash, (key, value), |(key, _)| hasher.hash_one(key));
-        self.move_some(MIGRATE_BUCKETS_PER_INSERT);
+        self.move_some(hasher, MIGRATE_BUCKETS_PER_INSERT);
     }
 
     /// Makes a fresh table of twice the capacity the one to insert into, and the full one the one
     /// to empty.
-    fn start_move(&mut self) {
+    fn start_move(&mut self, hasher: &RandomState) {
         // A move still under way (only after many removals) is finished first.
-        self.move_some(usize::MAX);
+        self.move_some(hasher, usize::MAX);
         let capacity = (self.current.capacity() * 2).max(INITIAL_CAPACITY);
         self.previous = std::mem::replace(&mut self.current, HashTable::with_capacity(capacity));
         self.cursor = 0;
     }
 
     /// Moves the entries of up to `buckets` buckets of `previous` into `current`.
-    fn move_some(&mut self, buckets: usize) {
+    fn move_some(&mut self, hasher: &RandomState, buckets: usize) {
         if self.previous.is_empty() {
             if self.previous.num_buckets() > 0 {
                 self.previous = HashTable::new();
@@ -168,7 +206,6 @@ impl<K: Hash + Eq, V> IncrementalMap<K, V> {
             return;
         }
         let end = self.cursor.saturating_add(buckets).min(self.previous.num_buckets());
-        let hasher = &self.hasher;
         while self.cursor < end {
             if let Ok(entry) = self.previous.get_bucket_entry(self.cursor) {
                 let ((key, value), _) = entry.remove();
@@ -198,25 +235,54 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    fn moving(map: &IncrementalMap<u64, u64>) -> usize {
+        map.shards.iter().map(|shard| shard.previous.len()).sum()
+    }
+
+    fn capacity(map: &IncrementalMap<u64, u64>) -> usize {
+        map.shards.iter().map(|shard| shard.current.capacity()).sum()
+    }
+
     #[test]
     fn a_move_never_takes_more_than_its_share_per_insert() {
         let mut map = IncrementalMap::new();
         for key in 0..100_000u64 {
-            let previous_before = map.previous.len();
-            let moving = previous_before > 0;
+            let previous_before = moving(&map);
             map.insert(key, key * 2);
-            if moving {
-                assert!(
-                    previous_before - map.previous.len() <= MIGRATE_BUCKETS_PER_INSERT,
-                    "one insert moved {} entries",
-                    previous_before - map.previous.len()
-                );
+            // One insert moves entries of one shard only, at most its share.
+            assert!(
+                previous_before.saturating_sub(moving(&map)) <= MIGRATE_BUCKETS_PER_INSERT,
+                "one insert moved {} entries",
+                previous_before - moving(&map)
+            );
+            // In every shard the old table is gone before the new one fills up.
+            for shard in map.shards.iter() {
+                assert!(shard.current.len() < shard.current.capacity() || shard.previous.is_empty());
             }
-            // The old table is always gone before the new one fills up.
-            assert!(map.current.len() < map.current.capacity() || map.previous.is_empty());
         }
         assert_eq!(map.len(), 100_000);
         assert!((0..100_000u64).all(|key| map.get(&key) == Some(&(key * 2))));
+    }
+
+    #[test]
+    fn growth_comes_a_shard_at_a_time_and_spread_out() {
+        // The point of the shards: no insert allocates a table anywhere near the whole map's
+        // size, and the growths of one doubling are spread over many inserts.
+        let mut map = IncrementalMap::new();
+        let mut growth_inserts = Vec::new();
+        for key in 0..400_000u64 {
+            let before = capacity(&map);
+            map.insert(key, key);
+            let grown = capacity(&map) - before;
+            if grown > 0 {
+                assert!(grown <= 4 * map.len() / SHARDS + 2 * INITIAL_CAPACITY, "an insert at {key} grew {grown}");
+                growth_inserts.push(key);
+            }
+        }
+        // The last doubling of every shard: its 64 growths cover a span of inserts, not one batch.
+        let last_round = &growth_inserts[growth_inserts.len() - SHARDS..];
+        let span = last_round[SHARDS - 1] - last_round[0];
+        assert!(span > 5_000, "the last {SHARDS} shard growths came within {span} inserts");
     }
 
     #[test]
