@@ -12,6 +12,7 @@
 //! stdout is one JSON object.
 
 use crate::bench_client::{encode_request, Connection};
+use crate::bench_cpu::{micros_per, CpuSample, CpuUse};
 use crate::http::{run, AppState};
 use crate::serve::{admin_token, open_service};
 use crate::service::Service;
@@ -99,6 +100,13 @@ pub struct HttpBenchResult {
     /// Open loop only: payments that started more than [`LATE_START_MICROS`] after they were
     /// due because every connection was still busy (their latency includes the wait).
     pub late_starts: u64,
+    /// CPU time per payment over the timed phases, all threads of the process (server, writer,
+    /// sled, and the benchmark's own client); 0 where `/proc` cannot be read. See `bench_cpu`.
+    pub cpu_us_per_payment: f64,
+    /// Time per payment that the process's threads spent runnable but waiting for a core.
+    pub cpu_wait_us_per_payment: f64,
+    /// Cores busy on average over the timed phases (of the machine's 2).
+    pub cores_used: f64,
 }
 
 /// One request to send.
@@ -422,6 +430,7 @@ struct Measured {
     timed: Duration,
     setup: Duration,
     writer: WriterSnapshot,
+    cpu: CpuUse,
 }
 
 /// The server the HTTP benchmarks drive: the real service in-process on loopback, on its own
@@ -518,6 +527,8 @@ pub fn run_http_bench(options: &HttpBenchOptions) -> anyhow::Result<HttpBenchRes
 
     let seconds = measured.timed.as_secs_f64();
     let succeeded = options.payments - measured.errors.min(options.payments);
+    eprintln!("{}", measured.cpu.describe(options.payments, "payment"));
+    let cpu = measured.cpu.total();
     let writer = measured.writer;
     let per_commit = |count: u64| if writer.batches == 0 { 0.0 } else { round2(count as f64 / writer.batches as f64) };
     let millis = |quantile: f64| round2(measured.histogram.value_at_quantile(quantile) as f64 / 1000.0);
@@ -546,6 +557,9 @@ pub fn run_http_bench(options: &HttpBenchOptions) -> anyhow::Result<HttpBenchRes
         client_threads: options.client_threads,
         offered_rate: options.rate,
         late_starts: measured.late_starts,
+        cpu_us_per_payment: round2(micros_per(cpu.on_cpu_ns, options.payments)),
+        cpu_wait_us_per_payment: round2(micros_per(cpu.waiting_ns, options.payments)),
+        cores_used: if seconds > 0.0 { round2(cpu.on_cpu_ns as f64 / 1e9 / seconds) } else { 0.0 },
     })
 }
 
@@ -632,6 +646,7 @@ async fn drive_payments(
     let mut timed = Duration::ZERO;
     let mut late_starts = 0u64;
     let mut writer = WriterSnapshot::default();
+    let mut cpu = CpuUse::default();
     let mut rounds = 0u64;
     let mut done = 0u64;
     let mut setup_time = started.elapsed();
@@ -666,7 +681,9 @@ async fn drive_payments(
 
         eprintln!("round {}: paying {count} ...", rounds + 1);
         let before = WriterSnapshot::take(service);
+        let cpu_before = CpuSample::take();
         let driven = clients.drive_paced(calls, StatusCode::CREATED, false, Pace::from_rate(options.rate)).await?;
+        cpu.add_between(&cpu_before, &CpuSample::take());
         let after = WriterSnapshot::take(service);
         writer.add_delta(before, after);
         timed += driven.elapsed;
@@ -695,5 +712,5 @@ async fn drive_payments(
         }
     }
     drop(clients);
-    Ok(Measured { histogram, errors, late_starts, rounds, timed, setup: setup_time, writer })
+    Ok(Measured { histogram, errors, late_starts, rounds, timed, setup: setup_time, writer, cpu })
 }

@@ -18,6 +18,7 @@
 //! `VerifyingKey::verify` (on one thread and on two). Progress goes to stderr; the last line on
 //! stdout is one JSON object.
 
+use crate::bench_cpu::{micros_per, CpuSample, CpuUse};
 use crate::bench_http::{
     bearer, fen, json_field, new_histogram, round2, setup, truncate, BenchServer, Call, Clients, WriterSnapshot,
     ERROR_SAMPLES_MAX,
@@ -118,6 +119,13 @@ pub struct ReadingsBenchResult {
     pub verify_pairs: u64,
     pub server_threads: usize,
     pub client_threads: usize,
+    /// CPU time per reading over the timed phase, all threads of the process (verification,
+    /// server, writer, sled, the benchmark's client); 0 where `/proc` cannot be read.
+    pub cpu_us_per_reading: f64,
+    /// Time per reading that the process's threads spent runnable but waiting for a core.
+    pub cpu_wait_us_per_reading: f64,
+    /// Cores busy on average over the timed phase (of the machine's 2).
+    pub cores_used: f64,
 }
 
 /// Every reading, signed, in the order it is sent.
@@ -143,6 +151,7 @@ struct Measured {
     setup: Duration,
     sign: Duration,
     writer: WriterSnapshot,
+    cpu: CpuUse,
     /// Kept for the verify-only measurement after the server is stopped.
     pairs: Vec<(u32, String, Signature)>,
     keys: Vec<VerifyingKey>,
@@ -224,6 +233,8 @@ pub fn run_readings_bench(options: &ReadingsBenchOptions) -> anyhow::Result<Read
 
     let seconds = measured.timed.as_secs_f64();
     let readings_per_sec = if seconds > 0.0 { measured.accepted as f64 / seconds } else { 0.0 };
+    eprintln!("{}", measured.cpu.describe(options.readings, "reading"));
+    let cpu = measured.cpu.total();
     let rate = |elapsed: Duration| {
         let seconds = elapsed.as_secs_f64();
         if seconds > 0.0 {
@@ -268,6 +279,9 @@ pub fn run_readings_bench(options: &ReadingsBenchOptions) -> anyhow::Result<Read
         verify_pairs: verify_count as u64,
         server_threads: options.server_threads,
         client_threads: options.client_threads,
+        cpu_us_per_reading: round2(micros_per(cpu.on_cpu_ns, options.readings)),
+        cpu_wait_us_per_reading: round2(micros_per(cpu.waiting_ns, options.readings)),
+        cores_used: if seconds > 0.0 { round2(cpu.on_cpu_ns as f64 / 1e9 / seconds) } else { 0.0 },
     })
 }
 
@@ -481,6 +495,7 @@ async fn drive_readings(
     let mut codes: BTreeMap<String, u64> = BTreeMap::new();
     let mut timed = Duration::ZERO;
     let mut writer = WriterSnapshot::default();
+    let mut cpu = CpuUse::default();
     let mut done = 0u64;
     for (round, bodies) in signed.rounds.into_iter().enumerate() {
         let calls: Vec<Call> = bodies
@@ -495,7 +510,9 @@ async fn drive_readings(
             .collect();
         let count = calls.len();
         let before = WriterSnapshot::take(service);
+        let cpu_before = CpuSample::take();
         let driven = clients.drive(calls, StatusCode::OK, true).await?;
+        cpu.add_between(&cpu_before, &CpuSample::take());
         let after = WriterSnapshot::take(service);
         writer.add_delta(before, after);
         timed += driven.elapsed;
@@ -559,6 +576,7 @@ async fn drive_readings(
         setup: setup_time,
         sign,
         writer,
+        cpu,
         pairs: signed.pairs,
         keys: signed.keys,
     })
@@ -599,5 +617,10 @@ mod tests {
         assert_eq!(result.customers, 15);
         assert_eq!(result.verify_pairs, 100);
         assert!(result.readings_per_sec > 0.0 && result.verify_only_per_sec > 0.0);
+        if cfg!(target_os = "linux") {
+            // 100 signature checks alone take well over a microsecond each.
+            assert!(result.cpu_us_per_reading > 1.0, "{result:?}");
+            assert!(result.cores_used > 0.0 && result.cores_used <= 64.0, "{result:?}");
+        }
     }
 }

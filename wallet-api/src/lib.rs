@@ -22,6 +22,7 @@
 pub mod bench;
 pub mod bench_billing;
 mod bench_client;
+pub mod bench_cpu;
 pub mod bench_http;
 pub mod bench_readings;
 pub mod bench_scoring;
