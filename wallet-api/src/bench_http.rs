@@ -105,7 +105,7 @@ pub struct HttpBenchResult {
     pub cpu_us_per_payment: f64,
     /// Time per payment that the process's threads spent runnable but waiting for a core.
     pub cpu_wait_us_per_payment: f64,
-    /// Cores busy on average over the timed phases (of the machine's 2).
+    /// Cores busy on average over the timed phases (CPU time / wall time).
     pub cores_used: f64,
 }
 

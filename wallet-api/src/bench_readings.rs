@@ -124,7 +124,7 @@ pub struct ReadingsBenchResult {
     pub cpu_us_per_reading: f64,
     /// Time per reading that the process's threads spent runnable but waiting for a core.
     pub cpu_wait_us_per_reading: f64,
-    /// Cores busy on average over the timed phase (of the machine's 2).
+    /// Cores busy on average over the timed phase (CPU time / wall time).
     pub cores_used: f64,
 }
 
