@@ -18,17 +18,25 @@ struct RouteStats {
     sum_seconds: f64,
 }
 
-/// Request statistics by (method, route template).
+/// Request statistics by method, then route template. Two levels so that recording a request
+/// looks both up by `&str` and allocates only the first time a pair is seen.
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    routes: Mutex<BTreeMap<String, BTreeMap<String, RouteStats>>>,
 }
 
 impl HttpMetrics {
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let mut routes = self.routes.lock();
-        let stats = routes.entry((method.to_owned(), route.to_owned())).or_default();
+        if !routes.contains_key(method) {
+            routes.insert(method.to_owned(), BTreeMap::new());
+        }
+        let Some(by_route) = routes.get_mut(method) else { return };
+        if !by_route.contains_key(route) {
+            by_route.insert(route.to_owned(), RouteStats::default());
+        }
+        let Some(stats) = by_route.get_mut(route) else { return };
         *stats.by_status.entry(status).or_default() += 1;
         stats.count += 1;
         stats.sum_seconds += seconds;
@@ -45,14 +53,19 @@ impl HttpMetrics {
         let routes = self.routes.lock().clone();
         out.push_str("# HELP gaswallet_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE gaswallet_http_requests_total counter\n");
-        for ((method, route), stats) in &routes {
+        let pairs = || {
+            routes
+                .iter()
+                .flat_map(|(method, by_route)| by_route.iter().map(move |(route, stats)| (method, route, stats)))
+        };
+        for (method, route, stats) in pairs() {
             for (status, count) in &stats.by_status {
                 let _ = writeln!(out, "gaswallet_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}");
             }
         }
         out.push_str("# HELP gaswallet_http_request_duration_seconds HTTP request latency by route.\n");
         out.push_str("# TYPE gaswallet_http_request_duration_seconds histogram\n");
-        for ((method, route), stats) in &routes {
+        for (method, route, stats) in pairs() {
             let labels = format!("method=\"{method}\",route=\"{route}\"");
             for (bound, count) in LATENCY_BUCKETS_SECONDS.iter().zip(stats.bucket_counts) {
                 let _ =

@@ -221,8 +221,9 @@ pub fn app(state: AppState) -> Router {
 /// Load shedding, the request timeout and per-route metrics, around every handler.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    // Cheap clones (a standard method is an enum, a matched path an `Arc<str>`): the request moves on.
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = match Arc::clone(&state.in_flight).try_acquire_owned() {
         Err(_) => {
             error::problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many requests in flight; retry shortly")
@@ -236,7 +237,8 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             ),
         },
     };
-    state.metrics.record(&method, &route, response.status().as_u16(), started.elapsed());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state.metrics.record(method.as_str(), route, response.status().as_u16(), started.elapsed());
     response
 }
 
