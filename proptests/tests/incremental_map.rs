@@ -13,7 +13,6 @@
 
 use ledger::incremental_map::IncrementalMap;
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
@@ -43,17 +42,7 @@ fn op() -> impl Strategy<Value = Op> {
 const CASES_DEFAULT: u32 = 96;
 
 fn config() -> ProptestConfig {
-    // An explicit case count would hide PROPTEST_CASES, so read it here as proptest would.
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(CASES_DEFAULT);
-    ProptestConfig {
-        cases,
-        // Integration tests have no `lib.rs` for proptest to place its regressions file next to.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/proptest-regressions/incremental_map.txt"
-        )))),
-        ..ProptestConfig::default()
-    }
+    proptests::proptest_config!("incremental_map", CASES_DEFAULT)
 }
 
 proptest! {

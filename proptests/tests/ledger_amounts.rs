@@ -13,7 +13,6 @@
 
 use ledger::{AmountError, Asset, POSTING_AMOUNT_MINOR_MAX};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use rust_decimal::Decimal;
 
 /// Decimals of each asset, as DESIGN.md fixes them.
@@ -90,18 +89,7 @@ fn decimal() -> impl Strategy<Value = Decimal> {
 const CASES_DEFAULT: u32 = 4096;
 
 fn config() -> ProptestConfig {
-    // An explicit case count would hide PROPTEST_CASES, so read it here as proptest would.
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(CASES_DEFAULT);
-    ProptestConfig {
-        cases,
-        // proptest looks for `lib.rs` next to the test to place its regressions file; integration
-        // tests have none, so name the file.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/proptest-regressions/ledger_amounts.txt"
-        )))),
-        ..ProptestConfig::default()
-    }
+    proptests::proptest_config!("ledger_amounts", CASES_DEFAULT)
 }
 
 proptest! {

@@ -54,7 +54,6 @@ use ledger::{
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::FileFailurePersistence;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -1813,18 +1812,7 @@ fn altered(command: Command) -> Command {
 }
 
 fn config() -> ProptestConfig {
-    // An explicit case count would hide PROPTEST_CASES, so read it here as proptest would.
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(CASES_DEFAULT);
-    ProptestConfig {
-        cases,
-        // proptest looks for `lib.rs` next to the test to place its regressions file; integration
-        // tests have none, so name the file: `proptests/proptest-regressions/ledger_model.txt`.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/proptest-regressions/ledger_model.txt"
-        )))),
-        ..ProptestConfig::default()
-    }
+    proptests::proptest_config!("ledger_model", CASES_DEFAULT)
 }
 
 proptest! {
