@@ -269,7 +269,7 @@ impl Service {
 
     /// Looks a bearer token up.
     pub fn authenticate(&self, token: &str) -> Option<Principal> {
-        self.projection.read().tokens.get(&hash_token(token)).copied()
+        self.projection.principal(&hash_token(token))
     }
 
     async fn submit(&self, commands: Vec<Command>) -> Result<Vec<CommandResult>, ServiceError> {

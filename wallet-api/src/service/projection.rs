@@ -59,7 +59,6 @@ pub struct ProjectionState {
     pub merchants: HashMap<Uuid, Merchant>,
     pub technicians: HashMap<Uuid, Party>,
     pub concentrators: HashMap<Uuid, Party>,
-    pub tokens: HashMap<[u8; 32], Principal>,
     pub payment_codes: IncrementalMap<String, PaymentCode>,
     pub payment_code_by_note: IncrementalMap<Uuid, String>,
     pub payments: IncrementalMap<Uuid, Payment>,
@@ -185,6 +184,9 @@ pub struct Bill {
 #[derive(Debug)]
 pub struct Projection {
     state: RwLock<ProjectionState>,
+    /// Bearer token hashes and their principals, apart from `state`: every request looks its
+    /// token up first, and must not wait while the writer holds `state` to apply a batch.
+    tokens: RwLock<HashMap<[u8; 32], Principal>>,
     /// Typed `reading_accepted` notes handed over by the service with the commands that carry
     /// them (see [`Projection::hand_over_readings`]): applied as they are when their record
     /// commits, instead of decoding the same note back from JSON on the writer thread.
@@ -220,13 +222,31 @@ impl Default for Projection {
         ] {
             state.tariffs.insert(tariff.code.clone(), std::sync::Arc::new(tariff));
         }
-        Projection { state: RwLock::new(state), handed_over: parking_lot::Mutex::new(HashMap::new()) }
+        Projection {
+            state: RwLock::new(state),
+            tokens: RwLock::default(),
+            handed_over: parking_lot::Mutex::new(HashMap::new()),
+        }
     }
 }
 
 impl Projection {
     pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, ProjectionState> {
         self.state.read()
+    }
+
+    /// The principal of a token, by the token's hash.
+    pub fn principal(&self, token_hash: &[u8; 32]) -> Option<Principal> {
+        self.tokens.read().get(token_hash).copied()
+    }
+
+    fn apply_token_issued(&self, kind: &str, payload: &[u8]) {
+        let Some(note) = parse::<notes::TokenIssued>(kind, payload) else { return };
+        let hash = hex::decode(&note.token_hash).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+        if let Some(hash) = hash {
+            let principal = Principal { role: note.role, subject_id: note.subject_id, token_id: note.token_id };
+            self.tokens.write().insert(hash, principal);
+        }
     }
 
     /// Hands over the typed notes of `reading_accepted` commands about to be submitted, by note
@@ -271,6 +291,7 @@ impl CommitObserver for Projection {
                             );
                             projection.apply_reading_accepted(*id, note, sequence, batch.timestamp);
                         }
+                        None if kind == notes::TOKEN_ISSUED => self.apply_token_issued(kind, payload),
                         None => projection.apply_note(*id, kind, payload, sequence, batch.timestamp),
                     }
                 }
@@ -512,17 +533,8 @@ impl ProjectionState {
                     }
                 }
             }
-            notes::TOKEN_ISSUED => {
-                if let Some(note) = parse::<notes::TokenIssued>(kind, payload) {
-                    let hash = hex::decode(&note.token_hash).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
-                    if let Some(hash) = hash {
-                        self.tokens.insert(
-                            hash,
-                            Principal { role: note.role, subject_id: note.subject_id, token_id: note.token_id },
-                        );
-                    }
-                }
-            }
+            // Tokens live outside this state, under a lock of their own (see `Projection::tokens`).
+            notes::TOKEN_ISSUED => {}
             notes::PAYMENT_CODE_ISSUED => {
                 if let Some(note) = parse::<notes::PaymentCodeIssued>(kind, payload) {
                     self.payment_code_by_note.insert(id.0, note.code.clone());
@@ -907,5 +919,36 @@ mod tests {
         drop(guard);
         assert!(projection.handed_over.lock().is_empty(), "the refused one stays behind");
         assert!(projection.read().reading_charges.get(&refused_id).is_none());
+    }
+
+    #[test]
+    fn a_token_is_found_while_the_writer_holds_the_projection() {
+        let projection = std::sync::Arc::new(Projection::default());
+        let hash = [7u8; 32];
+        let note = notes::TokenIssued {
+            token_id: Uuid::from_u128(1),
+            token_hash: hex::encode(hash),
+            role: crate::service::model::Role::Admin,
+            subject_id: None,
+        };
+        let records = [RecordBody::Note {
+            id: EntryId(Uuid::from_u128(2)),
+            kind: notes::TOKEN_ISSUED.to_owned(),
+            payload: notes::encode(&note),
+        }];
+        let batch = CommittedBatch { first_sequence: 1, timestamp: Timestamp::from_unix_seconds(1), records: &records };
+        projection.committed(batch, &State::new());
+        // The writer applying a batch holds the projection's write lock; authentication must not wait for it.
+        let writing = projection.state.write();
+        let (found, answer) = std::sync::mpsc::channel();
+        let looking = std::sync::Arc::clone(&projection);
+        std::thread::spawn(move || {
+            let _ = found.send(looking.principal(&hash));
+        });
+        let principal = answer.recv_timeout(std::time::Duration::from_secs(10));
+        drop(writing);
+        let principal = principal.unwrap_or_else(|_| panic!("the token lookup waited for the projection's write lock"));
+        assert_eq!(principal.map(|principal| principal.token_id), Some(Uuid::from_u128(1)));
+        assert_eq!(projection.principal(&[8u8; 32]), None, "an unknown token has no principal");
     }
 }
