@@ -50,7 +50,7 @@ pub struct HttpBenchOptions {
     pub merchants: u32,
     /// Payments per round: codes for a round are issued just before it is paid.
     pub round: u64,
-    /// Worker threads of the server's runtime; 0: tokio's default (one per core).
+    /// Worker threads of the server's runtime; 0: as `serve` has them (two per core).
     pub server_threads: usize,
     /// Worker threads of a separate client runtime; 0: the clients share the server's runtime.
     pub client_threads: usize,
@@ -446,8 +446,8 @@ pub(crate) struct BenchServer {
 }
 
 impl BenchServer {
-    /// Opens a fresh service on `data` and serves it on 127.0.0.1:0. Thread counts of 0 mean the
-    /// runtime default (server) and "share the server's runtime" (clients).
+    /// Opens a fresh service on `data` and serves it on 127.0.0.1:0. Thread counts of 0 mean
+    /// `serve`'s default (server) and "share the server's runtime" (clients).
     pub(crate) fn start(
         data: &std::path::Path,
         server_threads: usize,
@@ -455,9 +455,7 @@ impl BenchServer {
     ) -> anyhow::Result<BenchServer> {
         let mut server_builder = tokio::runtime::Builder::new_multi_thread();
         server_builder.thread_name("bench-server").enable_all();
-        if server_threads > 0 {
-            server_builder.worker_threads(server_threads);
-        }
+        server_builder.worker_threads(crate::serve::worker_threads(server_threads));
         let server_runtime = server_builder.build()?;
         let client_runtime = if client_threads > 0 {
             Some(
@@ -553,7 +551,7 @@ pub fn run_http_bench(options: &HttpBenchOptions) -> anyhow::Result<HttpBenchRes
         mean_commands_per_commit: per_commit(writer.commands),
         mean_records_per_commit: per_commit(writer.records),
         flush_share: if seconds > 0.0 { round2(writer.flush_micros as f64 / 1e6 / seconds) } else { 0.0 },
-        server_threads: options.server_threads,
+        server_threads: crate::serve::worker_threads(options.server_threads),
         client_threads: options.client_threads,
         offered_rate: options.rate,
         late_starts: measured.late_starts,

@@ -63,7 +63,7 @@ pub struct ReadingsBenchOptions {
     pub setup_concurrency: usize,
     /// Pairs verified bare for `verify_only_per_sec` (0: all of them).
     pub verify_pairs: u64,
-    /// Worker threads of the server's runtime; 0: tokio's default (one per core).
+    /// Worker threads of the server's runtime; 0: as `serve` has them (two per core).
     pub server_threads: usize,
     /// Worker threads of a separate client runtime; 0: the clients share the server's runtime.
     pub client_threads: usize,
@@ -277,7 +277,7 @@ pub fn run_readings_bench(options: &ReadingsBenchOptions) -> anyhow::Result<Read
         mean_records_per_commit: per_commit(writer.records),
         flush_share: if seconds > 0.0 { round2(writer.flush_micros as f64 / 1e6 / seconds) } else { 0.0 },
         verify_pairs: verify_count as u64,
-        server_threads: options.server_threads,
+        server_threads: crate::serve::worker_threads(options.server_threads),
         client_threads: options.client_threads,
         cpu_us_per_reading: round2(micros_per(cpu.on_cpu_ns, options.readings)),
         cpu_wait_us_per_reading: round2(micros_per(cpu.waiting_ns, options.readings)),

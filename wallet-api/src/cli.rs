@@ -107,6 +107,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Worker threads of the HTTP runtime (0: two per core, see `serve::WORKER_THREADS_PER_CORE`).
+    #[arg(long, default_value_t = 0)]
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -214,7 +217,7 @@ pub struct HttpBenchArgs {
     /// it is paid.
     #[arg(long, default_value_t = 50_000)]
     pub round: u64,
-    /// Worker threads of the server's runtime (0: one per core).
+    /// Worker threads of the server's runtime (0: as `serve` has them, two per core).
     #[arg(long, default_value_t = 0)]
     pub server_threads: usize,
     /// Worker threads of a separate client runtime (0: clients share the server's runtime). One
@@ -257,7 +260,7 @@ pub struct ReadingsBenchArgs {
     /// Signatures verified bare for verify_only_per_sec (0: all readings).
     #[arg(long, default_value_t = 200_000)]
     pub verify_pairs: u64,
-    /// Worker threads of the server's runtime (0: one per core).
+    /// Worker threads of the server's runtime (0: as `serve` has them, two per core).
     #[arg(long, default_value_t = 0)]
     pub server_threads: usize,
     /// Worker threads of a separate client runtime (0: clients share the server's runtime).
@@ -379,7 +382,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Subcommands::Serve(arguments) => {
             init_logging();
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(crate::serve::worker_threads(arguments.worker_threads))
+                .enable_all()
+                .build()?;
             runtime.block_on(crate::serve::serve(arguments.data, arguments.listen))?;
             Ok(ExitCode::SUCCESS)
         }
