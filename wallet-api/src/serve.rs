@@ -20,8 +20,9 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// Runtime worker threads per core when none are asked for. Handlers read the service's
 /// projection under a lock that the ledger's writer holds while it applies a committed batch (a
 /// few hundred microseconds); a worker that waits there leaves its core idle unless another
-/// worker can take the core meanwhile. Two per core measured 8 % more payments per second than
-/// one per core in `bench http` (docs/benchmarks.md, "Worker threads").
+/// worker can take the core meanwhile. Two per core measured 5-8 % more payments per second than
+/// one per core in `bench http` with huge pages off (docs/benchmarks.md, "Handlers waiting on the
+/// projection's lock").
 pub const WORKER_THREADS_PER_CORE: usize = 2;
 
 /// The runtime's worker threads: `requested`, or [`WORKER_THREADS_PER_CORE`] per core for 0.
