@@ -107,7 +107,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Worker threads of the HTTP runtime (0: two per core, see `serve::WORKER_THREADS_PER_CORE`).
+    /// Worker threads of the HTTP runtime (0: two per core).
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
 }

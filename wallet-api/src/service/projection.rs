@@ -280,6 +280,10 @@ impl CommitObserver for Projection {
         for (offset, record) in batch.records.iter().enumerate() {
             let sequence = batch.first_sequence + offset as u64;
             match record {
+                // Tokens live outside `state`, under their own lock (see `Projection::tokens`).
+                RecordBody::Note { kind, payload, .. } if kind == notes::TOKEN_ISSUED => {
+                    self.apply_token_issued(kind, payload);
+                }
                 RecordBody::Note { id, kind, payload } => {
                     let typed = if kind == notes::READING_ACCEPTED { handed_over.remove(id) } else { None };
                     match typed {
@@ -291,7 +295,6 @@ impl CommitObserver for Projection {
                             );
                             projection.apply_reading_accepted(*id, note, sequence, batch.timestamp);
                         }
-                        None if kind == notes::TOKEN_ISSUED => self.apply_token_issued(kind, payload),
                         None => projection.apply_note(*id, kind, payload, sequence, batch.timestamp),
                     }
                 }
@@ -533,7 +536,7 @@ impl ProjectionState {
                     }
                 }
             }
-            // Tokens live outside this state, under a lock of their own (see `Projection::tokens`).
+            // Applied by `Projection::committed`: tokens live outside this state.
             notes::TOKEN_ISSUED => {}
             notes::PAYMENT_CODE_ISSUED => {
                 if let Some(note) = parse::<notes::PaymentCodeIssued>(kind, payload) {
